@@ -1,0 +1,38 @@
+# Two commands for a fresh machine: `make repro` (the main job) and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.frbench-installed
+export MLFLOW_DISABLE_TELEMETRY := true
+export DVC_NO_ANALYTICS := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install repro test test-slow bench clean-venv
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[dev]' 2>&1 | { grep -v "^WARNING: Location" || true; }
+	$(PY) -m pip install -q --no-deps facenet-pytorch==2.6.0 2>&1 | { grep -v "^WARNING: Location" || true; }
+	$(PY) -c "import torch, torchvision, lpips, pytorch_fid, facenet_pytorch, dvc, mlflow"
+	touch $(STAMP)
+
+repro: $(STAMP)
+	. $(VENV)/bin/activate && dvc repro
+
+test: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+bench: $(STAMP)
+	$(PY) -m bench.degrade
+	$(PY) -m bench.evaluate
+	$(PY) -m bench.train
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""degradations package."""

@@ -1,0 +1,171 @@
+"""One resolver for every pretrained file (metric backbones, VGG for perceptual losses,
+ArcFace/FaceNet, StyleGAN2 prior, official checkpoints).
+
+Order: explicit path from params -> local cache (``$TORCH_HOME/hub/checkpoints`` and the
+library's own cache dir) -> the library's own download, only when downloads are allowed
+(``allow_download``; never when ``FRBENCH_OFFLINE=1``) -> ``FRBenchError`` naming the file, its
+expected hash and where to put it. Random initialisation is allowed only when the caller passes
+``allow_random_init=True`` (from params) and is recorded as ``random-init:seed=N``.
+
+Every result carries a provenance string that is written into every result file and table:
+``file:<name>@sha256:<first 16 hex>`` or ``random-init:seed=<N>``. Rows with different
+provenance are never ranked together.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from pipeline.errors import FRBenchError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """A known pretrained file. ``sha256`` may be a prefix (torch hub names carry 8 hex)."""
+    name: str
+    filename: str
+    sha256: Optional[str]
+    url: Optional[str]
+    where: str  # how to obtain it, for the error message
+    cache_dirs: tuple[str, ...] = ("hub/checkpoints",)  # relative to TORCH_HOME
+
+
+@dataclass(frozen=True)
+class Resolved:
+    name: str
+    path: Optional[Path]
+    sha256: Optional[str]
+    provenance: str
+
+    @property
+    def random_init(self) -> bool:
+        return self.path is None
+
+
+_TV = "torchvision's ImageNet weights (downloaded by torchvision on first use)"
+KNOWN: dict[str, WeightSpec] = {
+    "inception_fid": WeightSpec(
+        "inception_fid", "pt_inception-2015-12-05-6726825d.pth", "6726825d",
+        "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+        "pt_inception-2015-12-05-6726825d.pth",
+        "pytorch-fid's FID Inception weights (TF inception-2015-12-05 port)"),
+    "vgg16": WeightSpec("vgg16", "vgg16-397923af.pth", "397923af",
+                        "https://download.pytorch.org/models/vgg16-397923af.pth", _TV),
+    "vgg19": WeightSpec("vgg19", "vgg19-dcbb9e9d.pth", "dcbb9e9d",
+                        "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", _TV),
+    "alexnet": WeightSpec("alexnet", "alexnet-owt-7be5be79.pth", "7be5be79",
+                          "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", _TV),
+    "facenet_vggface2": WeightSpec(
+        "facenet_vggface2", "20180402-114759-vggface2.pt", None,
+        "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/"
+        "20180402-114759-vggface2.pt",
+        "facenet-pytorch's InceptionResnetV1 VGGFace2 weights"),
+    "arcface18_vqfr": WeightSpec(
+        "arcface18_vqfr", "resnet18_110.pth", None, None,
+        "ArcFace ResNet-18 of ronghuaiyang/arcface-pytorch, as used by VQFR's metric_paper "
+        "scripts; supply it yourself (weights.paths.arcface18_vqfr)"),
+    "arcface_ir_se50": WeightSpec(
+        "arcface_ir_se50", "model_ir_se50.pth", None, None,
+        "IR-SE50 ArcFace used by pSp/GPEN identity losses; supply it yourself "
+        "(weights.paths.arcface_ir_se50)"),
+}
+
+
+def torch_home() -> Path:
+    return Path(os.environ.get("TORCH_HOME") or Path.home() / ".cache" / "torch")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_hash(spec: WeightSpec, path: Path) -> str:
+    digest = sha256_file(path)
+    if spec.sha256 and not digest.startswith(spec.sha256):
+        raise FRBenchError(f"{path}: sha256 {digest[:16]}... does not match the expected "
+                           f"{spec.sha256}... for {spec.name} ({spec.where}); the file is corrupt "
+                           "or a different release")
+    return digest
+
+
+def provenance_of(path: Path, digest: str) -> str:
+    return f"file:{path.name}@sha256:{digest[:16]}"
+
+
+def random_init_provenance(seed: int) -> str:
+    return f"random-init:seed={seed}"
+
+
+def _download(spec: WeightSpec, dest: Path) -> None:
+    import torch.hub  # the library's own downloader
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    log.info("downloading %s -> %s", spec.url, dest)
+    torch.hub.download_url_to_file(spec.url, str(dest), hash_prefix=None, progress=True)
+
+
+def resolve(name: str, explicit: Optional[str | os.PathLike] = None, *,
+            allow_random_init: bool = False, seed: int = 0,
+            allow_download: bool = False, spec: Optional[WeightSpec] = None) -> Resolved:
+    """Find the file for weight ``name`` (a key of KNOWN, or pass ``spec``).
+
+    Raises FRBenchError if it cannot be found and random init is not allowed.
+    """
+    spec = spec or KNOWN.get(name)
+    if spec is None:
+        raise FRBenchError(f"unknown weight '{name}' (known: {', '.join(sorted(KNOWN))})")
+    if explicit:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            raise FRBenchError(f"weights.paths.{name}: {p} does not exist (expected {spec.filename}"
+                               f", {spec.where})")
+        digest = _check_hash(spec, p)
+        return Resolved(name, p, digest, provenance_of(p, digest))
+    home = torch_home()
+    candidates = [home / d / spec.filename for d in spec.cache_dirs]
+    for c in candidates:
+        if c.is_file():
+            digest = _check_hash(spec, c)
+            return Resolved(name, c, digest, provenance_of(c, digest))
+    offline = os.environ.get("FRBENCH_OFFLINE", "") not in ("", "0")
+    if allow_download and spec.url and not offline:
+        dest = candidates[0]
+        try:
+            _download(spec, dest)
+        except Exception as e:  # network errors of every kind
+            log.warning("download of %s failed: %s", spec.filename, e)
+        else:
+            digest = _check_hash(spec, dest)
+            return Resolved(name, dest, digest, provenance_of(dest, digest))
+    if allow_random_init:
+        log.warning("%s: no weights found; using random init (seed %d). Numbers computed with "
+                    "it are NOT comparable with published ones.", name, seed)
+        return Resolved(name, None, None, random_init_provenance(seed))
+    exp = f"sha256 starting {spec.sha256}" if spec.sha256 else "sha256 not pinned"
+    raise FRBenchError(
+        f"missing weights '{name}': file {spec.filename} ({exp}) — {spec.where}. Put it at "
+        f"{candidates[0]} (or set weights.paths.{name} in params.yaml)"
+        + (f"; source: {spec.url}" if spec.url else "")
+        + ". For offline smoke runs only, set weights.allow_random_init: true.")
+
+
+def load_state_dict(res: Resolved):
+    """torch.load the resolved file with ``weights_only=True`` (never unpickle code)."""
+    import torch
+
+    if res.path is None:
+        raise ValueError(f"{res.name} is random-init; nothing to load")
+    try:
+        return torch.load(res.path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise FRBenchError(f"{res.path}: cannot load weights ({e.__class__.__name__}: {e})") from None

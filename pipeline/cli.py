@@ -1,0 +1,73 @@
+"""The ``frbench`` command. Each subcommand lives in its own module with
+``add_arguments(parser)`` and ``run(args) -> int | None``; modules are imported only when their
+command runs, so ``frbench --help`` stays fast and needs no torch.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from pipeline.errors import FRBenchError
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth-faces": ("pipeline.cmd_synth", "draw the built-in synthetic face set"),
+    "degrade": ("pipeline.cmd_degrade", "build a degraded test set (gt/, lq/, manifest.json)"),
+    "testsets": ("pipeline.cmd_degrade", "build every test set named in params.yaml"),
+    "evaluate": ("pipeline.cmd_evaluate", "score a folder of restored images against GT"),
+    "train": ("pipeline.cmd_train", "train a method (or pretrain the prior / the DRE)"),
+    "restore": ("pipeline.cmd_restore", "restore a folder of LQ images with a checkpoint"),
+    "report": ("pipeline.cmd_report", "leaderboard, paper tables and plots from results"),
+    "compare": ("pipeline.cmd_compare", "regression check of metrics against an earlier commit"),
+    "profile": ("pipeline.cmd_profile", "switch params.yaml between the builtin and paper profiles"),
+}
+
+
+def _module_for(cmd: str):
+    mod_name, _ = COMMANDS[cmd]
+    try:
+        return importlib.import_module(mod_name)
+    except ModuleNotFoundError as e:
+        if e.name == mod_name:
+            raise FRBenchError(f"'frbench {cmd}' is not available in this version") from None
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    parser = argparse.ArgumentParser(prog="frbench", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_) in COMMANDS.items():
+        sub.add_parser(name, help=help_, add_help=False)
+    # Parse the command name first, then let its module define the rest.
+    head, rest = parser.parse_known_args(argv[:1] if argv and not argv[0].startswith("-") else argv)
+    if head.command is None:
+        parser.print_help()
+        return 0 if not argv else 2
+    logging.basicConfig(level=logging.DEBUG if head.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        mod = _module_for(head.command)
+        p = argparse.ArgumentParser(prog=f"frbench {head.command}",
+                                    description=COMMANDS[head.command][1])
+        mod.add_arguments(p) if head.command != "testsets" else mod.add_testsets_arguments(p)
+        args = p.parse_args(argv[1:])
+        args.command = head.command
+        runner = mod.run if head.command != "testsets" else mod.run_testsets
+        rc = runner(args)
+        return int(rc or 0)
+    except FRBenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Image I/O and the one place where image conventions are converted.
+
+Conventions (shared/DESIGN.md):
+- on disk: 8-bit RGB PNG (lossless);
+- degradations: ``float32`` HWC in [0, 1] (numpy);
+- models: ``float32`` NCHW in [-1, 1] (torch).
+
+Reading is strict: unreadable/truncated files raise ``FRBenchError`` naming the file. Documented
+conversions on read: grayscale -> RGB (channel replicated), RGBA/LA -> RGB (alpha dropped, the
+colour channels kept as stored), 16-bit -> 8-bit (``round(v / 257)``), palette -> RGB.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from pipeline.errors import FRBenchError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read any supported image as uint8 RGB HWC. Raises FRBenchError on unreadable input."""
+    path = Path(path)
+    if not path.is_file():
+        raise FRBenchError(f"{path}: no such image file")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.float64)
+                arr = np.clip(np.round(arr / 257.0), 0, 255).astype(np.uint8)
+                arr = np.stack([arr] * 3, axis=-1)
+            else:
+                if mode in ("RGBA", "LA", "PA"):
+                    im = im.convert("RGBA").convert("RGB") if mode != "RGBA" else im.convert("RGB")
+                elif mode != "RGB":
+                    im = im.convert("RGB")
+                arr = np.asarray(im, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise FRBenchError(f"{path}: cannot read image ({e.__class__.__name__}: {e}); "
+                           "re-export it as an 8-bit RGB PNG") from None
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise FRBenchError(f"{path}: unexpected image shape {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def write_png(path: str | os.PathLike, img: np.ndarray) -> None:
+    """Write uint8 RGB HWC (or float HWC in [0,1], quantised with ``to_uint8``) as PNG, atomically."""
+    path = Path(path)
+    if img.dtype != np.uint8:
+        img = to_uint8(img)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"write_png expects HWC RGB, got shape {img.shape}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    # compress_level fixed so the bytes are reproducible across runs.
+    Image.fromarray(img, mode="RGB").save(tmp, format="PNG", compress_level=6)
+    os.replace(tmp, path)
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+    """uint8 HWC -> float32 HWC in [0, 1]."""
+    if img.dtype != np.uint8:
+        raise TypeError(f"to_float expects uint8, got {img.dtype}")
+    return img.astype(np.float32) / np.float32(255.0)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """float HWC in [0, 1] -> uint8 (round half to even, clip)."""
+    return np.clip(np.rint(np.asarray(img, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def to_tensor(img: np.ndarray):
+    """float32 HWC [0,1] or NHWC -> torch float32 NCHW in [-1, 1]."""
+    import torch
+
+    a = np.asarray(img, dtype=np.float32)
+    if a.ndim == 3:
+        a = a[None]
+    t = torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))
+    return t * 2.0 - 1.0
+
+
+def from_tensor(t) -> np.ndarray:
+    """torch NCHW in [-1, 1] -> float32 NHWC in [0, 1] (clipped)."""
+    a = t.detach().float().cpu().clamp(-1, 1).add(1).mul(0.5).numpy()
+    return a.transpose(0, 2, 3, 1).astype(np.float32)
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Sorted image files (by name) in a folder; FRBenchError if missing or empty."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FRBenchError(f"{folder}: no such folder")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                   and not p.name.startswith("."))
+    if not files:
+        raise FRBenchError(f"{folder}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+@contextmanager
+def atomic_dir(out: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]:
+    """Write a whole output folder under a temporary name and rename it on success.
+
+    An exception (or Ctrl-C) inside the block removes the temporary folder, so an interrupted run
+    leaves nothing that looks finished. An existing ``out`` is replaced only on success.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not overwrite:
+        raise FRBenchError(f"{out}: already exists (pass --overwrite to replace it)")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a text file under a temporary name, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,148 @@
+"""MLflow tracking, optional and imported lazily (telemetry off, sqlite store).
+
+One parent run per ``dvc repro`` (its id is kept in ``.frbench_mlflow_parent`` beside params.yaml,
+or passed as ``FRBENCH_MLFLOW_PARENT``), child runs per training and per (method, test set)
+evaluation. Tags: git commit, dirty flag, DVC stage, plus the caller's (protocol, provenance).
+Everything here is a no-op when ``mlflow.enabled`` is false or mlflow is not installed, so the
+pipeline works without it.
+
+Usage::
+
+    with tracking.run("train", "panini", params=cfg_dict, tags={...}, cfg=params.mlflow) as r:
+        r.log_metrics({"loss_g": 0.3}, step=10)
+        r.log_artifact("path/to/grid.png")
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+log = logging.getLogger(__name__)
+PARENT_FILE = Path(".frbench_mlflow_parent")
+
+
+class _NullRun:
+    run_id = None
+
+    def log_metrics(self, metrics: dict, step: Optional[int] = None) -> None:
+        pass
+
+    def log_params(self, params: dict) -> None:
+        pass
+
+    def log_artifact(self, path: str | os.PathLike, artifact_path: Optional[str] = None) -> None:
+        pass
+
+    def log_table(self, df, artifact_file: str) -> None:
+        pass
+
+    def set_tags(self, tags: dict) -> None:
+        pass
+
+
+class _MlflowRun(_NullRun):
+    def __init__(self, mlflow, run):
+        self._m = mlflow
+        self.run_id = run.info.run_id
+
+    def log_metrics(self, metrics, step=None):
+        clean = {k: float(v) for k, v in metrics.items() if v is not None and v == v
+                 and abs(float(v)) != float("inf")}
+        if clean:
+            self._m.log_metrics(clean, step=step)
+
+    def log_params(self, params):
+        flat = _flatten(params)
+        for i in range(0, len(flat), 90):  # mlflow caps a batch at 100 params
+            self._m.log_params(dict(list(flat.items())[i:i + 90]))
+
+    def log_artifact(self, path, artifact_path=None):
+        self._m.log_artifact(str(path), artifact_path=artifact_path)
+
+    def log_table(self, df, artifact_file):
+        self._m.log_table(df, artifact_file=artifact_file)
+
+    def set_tags(self, tags):
+        self._m.set_tags({k: str(v) for k, v in tags.items()})
+
+
+def _flatten(d: Any, prefix: str = "") -> dict:
+    out = {}
+    if isinstance(d, dict):
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+    else:
+        out[prefix[:-1]] = str(d)[:500]
+    return out
+
+
+def git_state() -> dict:
+    def _git(*a):
+        try:
+            return subprocess.run(["git", *a], capture_output=True, text=True, timeout=10).stdout.strip()
+        except Exception:
+            return ""
+    commit = _git("rev-parse", "HEAD")
+    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    return {"git_commit": commit or "unknown", "git_dirty": str(dirty).lower()}
+
+
+def _import_mlflow():
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_DISABLE_AGENT_HINT", "true")
+    try:
+        import mlflow  # noqa: WPS433 (lazy on purpose: ~2 s import)
+    except ImportError:
+        return None
+    return mlflow
+
+
+def enabled(cfg) -> bool:
+    return bool(cfg is not None and getattr(cfg, "enabled", False)
+                and os.environ.get("FRBENCH_MLFLOW", "1") != "0")
+
+
+def parent_run_id() -> Optional[str]:
+    rid = os.environ.get("FRBENCH_MLFLOW_PARENT")
+    if rid:
+        return rid
+    if PARENT_FILE.is_file():
+        return PARENT_FILE.read_text().strip() or None
+    return None
+
+
+@contextlib.contextmanager
+def run(kind: str, name: str, *, cfg, params: Optional[dict] = None,
+        tags: Optional[dict] = None, parent: bool = True) -> Iterator[_NullRun]:
+    """A child MLflow run (under the repro's parent run when one exists), or a no-op."""
+    if not enabled(cfg):
+        yield _NullRun()
+        return
+    mlflow = _import_mlflow()
+    if mlflow is None:
+        log.warning("mlflow not installed; tracking disabled")
+        yield _NullRun()
+        return
+    mlflow.set_tracking_uri(cfg.tracking_uri)
+    mlflow.set_experiment(cfg.experiment)
+    all_tags = {"kind": kind, **git_state(), "dvc_stage": os.environ.get("DVC_STAGE", ""),
+                "dvc_exp": os.environ.get("DVC_EXP_NAME", ""), **(tags or {})}
+    pid = parent_run_id() if parent else None
+    kwargs = {"run_name": f"{kind}:{name}", "tags": {k: str(v) for k, v in all_tags.items()}}
+    if pid:
+        kwargs["parent_run_id"] = pid
+    try:
+        active = mlflow.start_run(**kwargs)
+    except Exception as e:  # a stale parent id must not break the stage
+        log.warning("mlflow start_run failed (%s); retrying without parent", e)
+        kwargs.pop("parent_run_id", None)
+        active = mlflow.start_run(**kwargs)
+    with active as r:
+        wrapped = _MlflowRun(mlflow, r)
+        if params:
+            wrapped.log_params(params)
+        yield wrapped
