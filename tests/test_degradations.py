@@ -120,12 +120,12 @@ def test_downsample_factor_rule_and_down_up():
         P.downsample(img)
 
 
-@pytest.mark.parametrize("factor", [1, 2, 4, 8])
+@pytest.mark.parametrize("factor", [1, 2, 4, 8, 16])
 def test_psp_bicubic_matches_torch_strided_conv(factor):
     torch = pytest.importorskip("torch")
     import torch.nn.functional as F
 
-    img = _img(32)
+    img = _img(64)
 
     def keys(x, a=-0.5):  # written out again, as in pSp's BicubicDownSample
         x = abs(x)
@@ -147,7 +147,7 @@ def test_psp_bicubic_matches_torch_strided_conv(factor):
     y = F.conv2d(y, k.view(1, 1, 1, -1).repeat(3, 1, 1, 1), stride=(1, factor), groups=3)
     ref = y.clamp(0, 1)[0].permute(1, 2, 0).numpy()
     out = P.psp_bicubic_downsample(img, factor)
-    assert out.shape == (32 // factor, 32 // factor, 3)
+    assert out.shape == (64 // factor, 64 // factor, 3)
     np.testing.assert_allclose(out, ref, atol=1e-6)
 
 
@@ -344,3 +344,10 @@ def test_overrides_and_unknown_preset():
         get_preset("sr16_bilinear", {"factor": 0})
     assert get_preset("gfpgan", {"noise": [0, 5]}).noise == (0, 5)
     assert PRESETS["gfpgan"].noise == (0.0, 20.0)  # the table entry is untouched
+
+
+def test_separable_iso_blur_equals_2d_kernel():
+    img = _img()
+    for sigma, size in ((0.7, 5), (3.0, 41)):
+        np.testing.assert_allclose(P.gaussian_blur_separable(img, sigma, size),
+                                   P.filter2d(img, P.gaussian_kernel(size, sigma)), atol=2e-6)
