@@ -214,3 +214,21 @@ def test_import_folder(tmp_path):
     with pytest.raises(FRBenchError, match="c.png: image is 32x32 px, smaller than"):
         import_folder(src, tmp_path / "hq2", size=64)
     assert not (tmp_path / "hq2").exists()
+
+
+def test_stage_hq_entry(tmp_path, capsys):
+    from pipeline.stage_hq import main as stage_main
+
+    params = tmp_path / "params.yaml"
+    params.write_text("profile: builtin\nseed: 1\ndata: {source: synthetic, size: 32, "
+                      "train: {n: 3, seed: 1}, test: {n: 2, seed: 2}}\n")
+    assert stage_main(["--split", "test", "--params", str(params),
+                       "--out", str(tmp_path / "t")]) == 0
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == \
+        ["00000.png", "00001.png", "faces.json", "manifest.json"]
+    params.write_text("profile: builtin\nseed: 1\ndata: {source: folder, size: 32, "
+                      f"train: {{n: 0, folder: {tmp_path / 'nope'}}}, "
+                      f"test: {{n: 0, folder: {tmp_path / 'nope'}}}}}\n")
+    assert stage_main(["--split", "train", "--params", str(params),
+                       "--out", str(tmp_path / "u")]) == 2
+    assert "no such folder" in capsys.readouterr().err and not (tmp_path / "u").exists()
