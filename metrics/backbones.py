@@ -109,7 +109,18 @@ def build_lpips(net: str, wcfg, search_dirs=()) -> tuple[LPIPSNet, dict]:
 
     tv_name = {"alex": "alexnet", "vgg": "vgg16"}[net]
     res = resolve_for(tv_name, wcfg, search_dirs)
-    with _isolated_rng(), warnings.catch_warnings():
+    import types
+    from unittest import mock
+
+    import lpips.pretrained_networks as pn
+    import torchvision.models.vgg as tvv
+
+    def vgg16_features_only(*_a, **_k):
+        # lpips keeps only ``.features``; skip building VGG's 120M-parameter classifier.
+        return types.SimpleNamespace(features=tvv.make_layers(tvv.cfgs["D"], batch_norm=False))
+
+    with _isolated_rng(), warnings.catch_warnings(), \
+            mock.patch.object(pn.tv, "vgg16", vgg16_features_only):
         warnings.simplefilter("ignore", UserWarning)  # torchvision's 'pretrained' deprecation
         lp = lpips.LPIPS(pretrained=True, net=net, version="0.1", pnet_rand=True, verbose=False)
     lin_path = Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth"
