@@ -111,9 +111,7 @@ def check_finite(x, what: str):
 class _Ref:
     """FID reference: statistics (+ GT features when the reference is the GT set)."""
     mu: np.ndarray
-    sigma: np.ndarray
-    sqrt_sigma: np.ndarray
-    feats: Optional[np.ndarray]
+    sqrt_factor: tuple[np.ndarray, np.ndarray]  # sqrt(cov) = V diag(d) V^T
     source: str
 
 
@@ -179,7 +177,7 @@ class Evaluator:
             self.provenance.update(p)
             if "fid" in m and self.protocol.fid_ref != "gt":
                 mu, sigma, prov = B.load_fid_stats(self.protocol.fid_ref, self.weights, sd)
-                self._refs[self.protocol.fid_ref] = _Ref(mu, sigma, MF.sqrtm_psd(sigma), None,
+                self._refs[self.protocol.fid_ref] = _Ref(mu, MF.sqrt_factor_from_cov(sigma),
                                                          f"stats:{prov}")
                 self.provenance[f"fid_ref:{self.protocol.fid_ref}"] = prov
         if "deg_facenet" in m:
@@ -313,8 +311,7 @@ class Evaluator:
                 raise FRBenchError("FID/KID need at least 2 images; drop them with --metrics")
             if "fid" in mset:
                 ref = self._reference(fid_key, gf)
-                set_metrics["fid"] = MF.frechet_distance_features(rf, ref.mu, ref.sigma,
-                                                                  ref.sqrt_sigma)
+                set_metrics["fid"] = MF.frechet_distance_features(rf, ref.mu, ref.sqrt_factor)
                 extra["fid_reference"] = ref.source
             if "kid" in mset:
                 k, ks = MF.kid(rf, gf, proto.kid_subsets, proto.kid_subset_size,
@@ -331,8 +328,7 @@ class Evaluator:
         if self.protocol.fid_ref != "gt":
             return self._refs[self.protocol.fid_ref]
         if fid_key not in self._refs:
-            mu, sigma = MF.feature_stats(gf)
-            self._refs[fid_key] = _Ref(mu, sigma, MF.sqrtm_psd(sigma), None, "gt")
+            self._refs[fid_key] = _Ref(gf.mean(0), MF.sqrt_factor_from_features(gf), "gt")
         return self._refs[fid_key]
 
     def _score_batch(self, r_imgs, g_imgs, hashes, need_inception, need_gt_inception) -> dict:

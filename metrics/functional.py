@@ -172,18 +172,38 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, sqrt_sigma1=None) -> float:
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * tr)
 
 
-def frechet_distance_features(feats: np.ndarray, mu_ref, sigma_ref, sqrt_sigma_ref) -> float:
-    """FID of a feature set (n, d) against reference statistics, exact and fast for n << d.
+def sqrt_factor_from_cov(sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(V, d) with sqrt(sigma) = V diag(d) V^T, by symmetric eigendecomposition (d x d)."""
+    lam, v = np.linalg.eigh((sigma + sigma.T) / 2)
+    return v, np.sqrt(np.clip(lam, 0, None))
 
-    With A the centred features, S = A^T A / (n-1), and the eigenvalues of
-    S_ref^1/2 S S_ref^1/2 are the squared singular values of A S_ref^1/2 / sqrt(n-1), so the trace
-    term is the sum of those singular values: an (n, d) SVD instead of (d, d) eigenproblems."""
+
+def sqrt_factor_from_features(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(V, d) with sqrt(cov(feats)) = V diag(d) V^T from a thin SVD of the centred (n, d) features
+    (B = U S V^T, cov = V S^2/(n-1) V^T): O(n^2 d) instead of a (d, d) eigenproblem."""
+    f = np.asarray(feats, np.float64)
+    b = f - f.mean(0)
+    _, s, vt = np.linalg.svd(b, full_matrices=False)
+    return vt.T, s / math.sqrt(f.shape[0] - 1)
+
+
+def frechet_distance_features(feats: np.ndarray, mu_ref, sqrt_factor) -> float:
+    """FID of a feature set (n, d) against a reference (mean ``mu_ref``, covariance given by its
+    square-root factor ``(V, d)``: sqrt(S_ref) = V diag(d) V^T), exact and fast for n << dim.
+
+    With A the centred features, S = A^T A / (n-1), the eigenvalues of S_ref^1/2 S S_ref^1/2 are
+    the squared singular values of A S_ref^1/2 / sqrt(n-1); V^T has orthonormal rows, so these
+    equal the singular values of A V diag(d) / sqrt(n-1): the trace term is their sum."""
     f = np.asarray(feats, dtype=np.float64)
-    mu, sigma = feature_stats(f)
-    a = (f - mu) @ sqrt_sigma_ref / math.sqrt(f.shape[0] - 1)
-    tr = float(np.linalg.svd(a, compute_uv=False).sum())
+    if f.ndim != 2 or f.shape[0] < 2:
+        raise ValueError(f"need at least 2 feature vectors for FID, got {f.shape}")
+    v, dvals = sqrt_factor
+    mu = f.mean(0)
+    a = f - mu
+    tr = float(np.linalg.svd((a @ v) * dvals, compute_uv=False).sum()) / math.sqrt(f.shape[0] - 1)
+    tr_s = float((a * a).sum()) / (f.shape[0] - 1)
     diff = mu - np.asarray(mu_ref, np.float64)
-    return float(diff @ diff + np.trace(sigma_ref) + np.trace(sigma) - 2.0 * tr)
+    return float(diff @ diff + float((dvals ** 2).sum()) + tr_s - 2.0 * tr)
 
 
 def kid(feats1: np.ndarray, feats2: np.ndarray, num_subsets: int = 100, subset_size: int = 1000,

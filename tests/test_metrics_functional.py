@@ -135,10 +135,13 @@ def test_frechet_near_singular_is_real_finite_and_fast_path_agrees():
     mu2, s2 = MF.feature_stats(f2)
     v = MF.frechet_distance(mu2, s2, mu1, s1)
     assert np.isfinite(v) and isinstance(v, float) and v > 0
-    fast = MF.frechet_distance_features(f1, mu2, s2, MF.sqrtm_psd(s2))
+    fast = MF.frechet_distance_features(f1, mu2, MF.sqrt_factor_from_features(f2))
     assert fast == pytest.approx(v, rel=1e-7)
+    assert MF.frechet_distance_features(f1, mu2, MF.sqrt_factor_from_cov(s2)) == pytest.approx(
+        v, rel=1e-7)
     # identical sets -> ~0
-    assert MF.frechet_distance_features(f1, mu1, s1, MF.sqrtm_psd(s1)) == pytest.approx(0, abs=1e-8)
+    assert MF.frechet_distance_features(f1, mu1, MF.sqrt_factor_from_features(f1)) == \
+        pytest.approx(0, abs=1e-8)
     # scipy agrees where its sqrtm is well defined (regularised)
     s1r, s2r = s1 + 1e-2 * np.eye(d), s2 + 1e-2 * np.eye(d)
     assert MF.frechet_distance(mu1, s1r, mu2, s2r) == pytest.approx(
