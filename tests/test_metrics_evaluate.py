@@ -162,3 +162,23 @@ def test_cli_evaluate(tmp_path, capsys):
     rc = main(["evaluate", "--restored", str(gt), "--gt", str(gt), "--protocol", "builtin",
                "--metrics", "lpips", "--out", str(tmp_path / "o3"), "--params", "none"])
     assert rc == 2 and "vgg16-397923af.pth" in capsys.readouterr().err
+
+
+def test_params_sections_and_device_check():
+    import torch
+
+    from metrics.config import EvaluateConfig
+    from pipeline.config import build, load_params
+    p = load_params("params.yaml")
+    assert p.weights.allow_random_init is True and p.weights.allow_download is False
+    assert p.evaluate.protocol == "builtin"
+    with pytest.raises(FRBenchError, match="unknown protocol 'nope'"):
+        build(EvaluateConfig, {"protocol": "nope"}, "evaluate")
+    with pytest.raises(FRBenchError, match="unknown metric 'foo'"):
+        build(EvaluateConfig, {"protocol": "builtin", "metrics": ["psnr", "foo"]}, "evaluate")
+    with pytest.raises(FRBenchError, match="unknown key 'weights.paths.bogus'"):
+        build(WeightsConfig, {"allow_random_init": True, "allow_download": False,
+                              "random_init_seed": 0, "paths": {"bogus": None}}, "weights")
+    if not torch.cuda.is_available():
+        with pytest.raises(FRBenchError, match="CUDA is not available"):
+            Evaluator("builtin", ["psnr"], device="cuda")
