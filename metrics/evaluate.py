@@ -131,7 +131,8 @@ class Evaluator:
     """Networks + settings of one protocol; ``evaluate(restored, gt, out)`` per (method, set).
 
     ``weights``: a ``metrics.config.WeightsConfig`` (or anything with its attributes).
-    ``device``: "cpu" or "cuda[:i]". Networks run in float32; PSNR/SSIM/MS-SSIM in float64."""
+    ``device``: "cpu" or "cuda[:i]". Networks run in float32 (channels_last; outputs equal the
+    reference packages' to ~1e-6 relative); PSNR/SSIM/MS-SSIM in float64."""
 
     def __init__(self, protocol: str | Protocol, metrics=None, *, weights=None, device: str = "cpu",
                  batch_size: int = 8, cache_dir: str | os.PathLike = "cache",
@@ -166,6 +167,8 @@ class Evaluator:
 
     # -- networks --------------------------------------------------------------------------
     def _build(self):
+        import torch
+
         from metrics import backbones as B
         m, sd = set(self.metrics), self.search_dirs
         self.lpips = self.inception = self.facenet = self.arcface = None
@@ -187,8 +190,8 @@ class Evaluator:
             self.arcface, p = B.build_arcface18(self.weights, sd)
             self.provenance.update(p)
         for net in (self.lpips, self.inception, self.facenet, self.arcface):
-            if net is not None:
-                net.to(self.device).eval()
+            if net is not None:  # channels_last: ~1.5-2x faster convs on CPU (oneDNN) and GPU
+                net.to(self.device, memory_format=torch.channels_last).eval()
 
     @property
     def random_init(self) -> bool:
@@ -355,8 +358,9 @@ class Evaluator:
                     out["psnr_y"] = MF.psnr(ry, gy).cpu().numpy()
                 if "ssim_y" in mset:
                     out["ssim_y"] = MF.ssim(ry, gy).cpu().numpy()
-        rf01 = r8.float() / 255.0
-        gf01 = g8.float() / 255.0
+        # NHWC arrays permuted to NCHW are already channels_last in memory, as the nets want
+        rf01 = r8.float().div_(255.0)
+        gf01 = g8.float().div_(255.0)
         shape = tuple(g8.shape[1:])
         if self.lpips is not None:
             fr = self.lpips.features(rf01 * 2 - 1)

@@ -12,6 +12,16 @@ RAND = WeightsConfig(allow_random_init=True, allow_download=False, random_init_s
 NONE = WeightsConfig(allow_random_init=False, allow_download=False, random_init_seed=0)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """The CI box has 2 cores shared with other jobs: 2 torch threads oversubscribe it badly."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_torch_home(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))

@@ -15,6 +15,16 @@ RAND = WeightsConfig(allow_random_init=True, allow_download=False, random_init_s
 ALL = ["psnr", "ssim", "ms_ssim", "lpips", "fid", "kid", "deg_facenet"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """The CI box has 2 cores shared with other jobs: 2 torch threads oversubscribe it badly."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _make(root, n=4, size=64, noise=20, suffix="", seed=0):
     rng = np.random.default_rng(seed)
     gt, res = root / "gt", root / "res"
