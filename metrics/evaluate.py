@@ -363,56 +363,56 @@ class Evaluator:
         gf01 = g8.float().div_(255.0)
         shape = tuple(g8.shape[1:])
         if self.lpips is not None:
-            fr = self.lpips.features(rf01 * 2 - 1)
-            fg = self._gt_net("lpips", hashes, shape,
-                              lambda miss: self.lpips.features(gf01[miss] * 2 - 1),
-                              per_item=lambda f, j: [t[j:j + 1] for t in f],
-                              join=lambda items: [torch.cat(ts) for ts in zip(*items)])
+            fr, fg = self._pair_net("lpips", lambda x: self.lpips.features(x * 2 - 1), rf01, gf01,
+                                    hashes, shape, listy=True)
             d = self.lpips.distance(fr, fg)
             check_finite(d, "LPIPS")
             out["lpips"] = d.double().cpu().numpy()
         if self.facenet is not None:
-            er = self.facenet(rf01)
-            eg = self._gt_net("facenet", hashes, shape, lambda miss: self.facenet(gf01[miss]))
+            er, eg = self._pair_net("facenet", self.facenet, rf01, gf01, hashes, shape)
             a = MF.angle_degrees(er, eg)
             check_finite(a, "FaceNet identity angle")
             out["deg_facenet"] = a.cpu().numpy()
         if self.arcface is not None:
-            xr = self.arcface.prepare(r_imgs).to(dev)
-            er = self.arcface(xr)
-            eg = self._gt_net("arcface", hashes, shape, lambda miss: self.arcface(
-                self.arcface.prepare([g_imgs[i] for i in miss]).to(dev)))
+            er, eg = self._pair_net("arcface", self.arcface, self.arcface.prepare(r_imgs).to(dev),
+                                    self.arcface.prepare(g_imgs).to(dev), hashes, shape)
             a = MF.angle_degrees(er, eg)
             check_finite(a, "ArcFace identity angle")
             out["deg_arcface18"] = a.cpu().numpy()
         out["_rfeat"] = out["_gfeat"] = None
         if need_inception:
-            fr = self.inception(rf01)
+            if need_gt_inception:
+                fr, fg = self._pair_net("inception", self.inception, rf01, gf01, hashes, shape)
+                out["_gfeat"] = fg.float().cpu().numpy()
+            else:
+                fr = self.inception(rf01)
             check_finite(fr, "Inception features")
             out["_rfeat"] = fr.float().cpu().numpy()
-            if need_gt_inception:
-                fg = self._gt_net("inception", hashes, shape, lambda miss: self.inception(gf01[miss]))
-                out["_gfeat"] = fg.float().cpu().numpy()
         return out
 
-    def _gt_net(self, name, hashes, shape, compute, per_item=None, join=None):
-        """GT-side network outputs from the in-memory cache; ``compute(missing_indices)`` runs the
-        net on the GT images not cached yet (keys: net, GT file sha256, input shape)."""
+    def _pair_net(self, name, fn, r_in, g_in, hashes, shape, listy=False):
+        """Run ``fn`` once on the restored batch plus the GT images whose outputs are not in the
+        in-memory cache (keys: net, GT file sha256, input shape) -> (restored_out, gt_out).
+        ``listy``: ``fn`` returns a list of tensors (LPIPS layers)."""
         import torch
 
-        per_item = per_item or (lambda f, j: f[j:j + 1])
-        join = join or (lambda items: torch.cat(items))
         keys = [(name, h, shape) for h in hashes]
         items = [self._mem_get(k) for k in keys]
         miss = [i for i, it in enumerate(items) if it is None]
-        if miss:
-            f = compute(miss)
-            for j, i in enumerate(miss):
-                it = per_item(f, j)
-                items[i] = it
-                nb = sum(t.numel() * t.element_size() for t in (it if isinstance(it, list) else [it]))
-                self._mem_put(keys[i], it, nb)
-        return join(items)
+        n = r_in.shape[0]
+        x = torch.cat([r_in, g_in[miss]]) if miss else r_in
+        if x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = fn(x)
+        part = (lambda a, b: [t[a:b] for t in out]) if listy else (lambda a, b: out[a:b])
+        for j, i in enumerate(miss):
+            it = part(n + j, n + j + 1)
+            it = [t.clone() for t in it] if listy else it.clone()  # do not pin the whole batch
+            items[i] = it
+            nb = sum(t.numel() * t.element_size() for t in (it if listy else [it]))
+            self._mem_put(keys[i], it, nb)
+        g_out = [torch.cat(ts) for ts in zip(*items)] if listy else torch.cat(items)
+        return part(0, n), g_out
 
     # -- summary ---------------------------------------------------------------------------
     def _summary(self, ids, per_image, set_metrics, extra) -> dict:
