@@ -32,13 +32,14 @@ def _imgs(n, s=64, seed=0):
     return torch.rand(n, 3, s, s, generator=g)
 
 
-def test_lpips_equals_direct_lpips_call_with_same_weights():
+@pytest.mark.parametrize("net_name", ["alex", "vgg"])
+def test_lpips_equals_direct_lpips_call_with_same_weights(net_name):
     import lpips
 
-    net, prov = B.build_lpips("alex", RAND)
-    assert prov["lpips_alex"] == "random-init:seed=3"
-    assert prov["lpips_alex_lin"].startswith("file:alex.pth@sha256:")
-    ref = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False).eval()
+    net, prov = B.build_lpips(net_name, RAND)
+    assert prov[f"lpips_{net_name}"] == "random-init:seed=3"
+    assert prov[f"lpips_{net_name}_lin"].startswith(f"file:{net_name}.pth@sha256:")
+    ref = lpips.LPIPS(net=net_name, pnet_rand=True, verbose=False).eval()
     ref.load_state_dict(net.lp.state_dict())
     x, y = _imgs(3, seed=1) * 2 - 1, _imgs(3, seed=2) * 2 - 1
     with torch.no_grad():
