@@ -192,3 +192,17 @@ def test_params_sections_and_device_check():
     if not torch.cuda.is_available():
         with pytest.raises(FRBenchError, match="CUDA is not available"):
             Evaluator("builtin", ["psnr"], device="cuda")
+
+
+def test_identity_exclusion_below_one_degree_and_bootstrap_ci():
+    ev = Evaluator("gfpgan_celeba_test", ["psnr"], bootstrap_samples=500)
+    s = ev._summary(["a", "b", "c", "d"], {"deg_arcface18": [0.5, 10.0, 20.0, 30.0],
+                                            "psnr": [20.0, 21.0, 22.0, 23.0]}, {}, {})
+    d = s["metrics"]["deg_arcface18"]
+    assert d["mean"] == pytest.approx(20.0) and d["n_excluded"] == 1 and d["n"] == 3
+    lo, hi = s["metrics"]["psnr"]["ci95"]
+    assert 20.0 <= lo < 21.5 < hi <= 23.0
+    assert s["metrics"]["psnr"]["higher_is_better"] and not d["higher_is_better"]
+    assert s["comparable_with_published"] is True and s["provenance"] == {}
+    again = ev._summary(["a", "b", "c", "d"], {"psnr": [20.0, 21.0, 22.0, 23.0]}, {}, {})
+    assert again["metrics"]["psnr"]["ci95"] == [lo, hi]  # fixed bootstrap seed
