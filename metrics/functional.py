@@ -99,13 +99,22 @@ def _ssim_cs(x, y, w):
     return ssim_map.mean((2, 3)), cs_map.mean((2, 3))
 
 
+def _per_image(fn, x, y):
+    """Apply ``fn`` image by image (2x faster on CPU than whole batches: cache locality)."""
+    torch = _torch()
+    if x.device.type != "cpu" or x.shape[0] == 1:
+        return fn(x.contiguous(), y.contiguous())
+    return torch.cat([fn(x[i:i + 1].contiguous(), y[i:i + 1].contiguous())
+                      for i in range(x.shape[0])])
+
+
 def ssim(x, y):
     """Per-image SSIM (BasicSR/skimage), NCHW float64 [0,255] -> (N,); channels averaged."""
     h, w = x.shape[-2:]
     if min(h, w) < SSIM_WIN:
         raise ValueError(f"SSIM needs images of at least {SSIM_WIN}x{SSIM_WIN} px, got {h}x{w}")
-    s, _ = _ssim_cs(x, y, gaussian_window().to(x.device))
-    return s.mean(1)
+    win = gaussian_window().to(x.device)
+    return _per_image(lambda a, b: _ssim_cs(a, b, win)[0].mean(1), x, y)
 
 
 def msssim_scales(h: int, w: int) -> int:
@@ -119,9 +128,13 @@ def msssim_scales(h: int, w: int) -> int:
 
 def ms_ssim(x, y, levels: int | None = None):
     """Per-image RGB MS-SSIM, NCHW float64 [0,255] -> (N,). See module docstring for scales."""
+    levels = levels or msssim_scales(*x.shape[-2:])
+    return _per_image(lambda a, b: _ms_ssim(a, b, levels), x, y)
+
+
+def _ms_ssim(x, y, levels: int):
     torch = _torch()
     F = torch.nn.functional
-    levels = levels or msssim_scales(*x.shape[-2:])
     wts = torch.tensor(MSSSIM_WEIGHTS[:levels], dtype=torch.float64, device=x.device)
     wts = wts / wts.sum()
     win = gaussian_window().to(x.device)
