@@ -20,7 +20,6 @@ import hashlib
 import logging
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch

@@ -20,7 +20,6 @@ import hashlib
 import io
 import json
 import logging
-import math
 import os
 import platform
 import re

@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _settings(args):
-    from metrics.config import EvaluateConfig, WeightsConfig
+    from metrics.config import WeightsConfig
 
     weights = WeightsConfig(allow_random_init=False, allow_download=False, random_init_seed=0)
     ev = None
