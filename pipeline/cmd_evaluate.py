@@ -82,7 +82,7 @@ def _fmt(x) -> str:
         return "-"
     if isinstance(x, float) and math.isinf(x):
         return "inf"
-    return f"{x:.4f}"
+    return f"{x:.4f}" if abs(x) >= 1e-2 else f"{x:.4g}"
 
 
 def run(args) -> int:
