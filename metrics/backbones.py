@@ -347,7 +347,7 @@ def load_fid_stats(name: str, wcfg, search_dirs=()) -> tuple[np.ndarray, np.ndar
         with np.load(res.path) as z:
             mu, sigma = z["mu"], z["sigma"]
     else:
-        d = W.load_state_dict(res)
+        d = W.load_state_dict(res, allow_numpy=True)
         try:
             mu, sigma = d["mean"], d["cov"]
         except (KeyError, TypeError):

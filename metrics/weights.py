@@ -168,13 +168,30 @@ def resolve(name: str, explicit: Optional[str | os.PathLike] = None, *,
         + ". For offline smoke runs only, set weights.allow_random_init: true.")
 
 
-def load_state_dict(res: Resolved):
-    """torch.load the resolved file with ``weights_only=True`` (never unpickle code)."""
+def _numpy_safe_globals() -> list:
+    """numpy array reconstruction globals (data only), for files saved with numpy arrays inside
+    (BasicSR's ``inception_FFHQ_*.pth`` statistics)."""
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core
+    dtypes = [type(np.dtype(t)) for t in (np.float64, np.float32, np.int64, np.int32, np.uint8)]
+    return [core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype, *dtypes]
+
+
+def load_state_dict(res: Resolved, allow_numpy: bool = False):
+    """torch.load the resolved file with ``weights_only=True`` (never unpickle code).
+
+    ``allow_numpy``: also accept plain numpy arrays/dtypes inside (still no arbitrary code)."""
+    import contextlib
+
     import torch
 
     if res.path is None:
         raise ValueError(f"{res.name} is random-init; nothing to load")
+    ctx = (torch.serialization.safe_globals(_numpy_safe_globals()) if allow_numpy
+           else contextlib.nullcontext())
     try:
-        return torch.load(res.path, map_location="cpu", weights_only=True)
+        with ctx:
+            return torch.load(res.path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise FRBenchError(f"{res.path}: cannot load weights ({e.__class__.__name__}: {e})") from None

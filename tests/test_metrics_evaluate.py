@@ -206,3 +206,30 @@ def test_identity_exclusion_below_one_degree_and_bootstrap_ci():
     assert s["comparable_with_published"] is True and s["provenance"] == {}
     again = ev._summary(["a", "b", "c", "d"], {"psnr": [20.0, 21.0, 22.0, 23.0]}, {}, {})
     assert again["metrics"]["psnr"]["ci95"] == [lo, hi]  # fixed bootstrap seed
+
+
+@pytest.mark.slow
+def test_fid_against_precomputed_stats_file(tmp_path):
+    """gfpgan_celeba_test: FID vs a BasicSR-style stats file ({'mean', 'cov'}) equals the direct
+    formula on the restored features (needs one 2048x2048 eigendecomposition: slow)."""
+    import torch
+
+    from metrics import functional as MF
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(40, 2048)) * 0.1
+    mu, cov = base.mean(0), np.cov(base, rowvar=False) + 1e-3 * np.eye(2048)
+    stats = tmp_path / "inception_FFHQ_512-f7b384ab.pth"
+    torch.save({"mean": mu, "cov": cov}, stats)
+    w = WeightsConfig(allow_random_init=True, allow_download=False, random_init_seed=0,
+                      paths={"fid_stats_ffhq512": str(stats)})
+    res, gt = _make(tmp_path, n=3, size=512)
+    ev = Evaluator("gfpgan_celeba_test", ["fid"], weights=w, cache_dir=tmp_path / "c")
+    s = ev.evaluate(res, gt)
+    assert s["provenance"]["fid_ref:fid_stats_ffhq512"].startswith("file:inception_FFHQ_512")
+    assert s["set_metrics_info"]["fid_reference"].startswith("stats:file:")
+    from pipeline.imageio import read_image
+    x = torch.from_numpy(np.stack([read_image(p) for p in sorted(res.glob("*.png"))]))
+    with torch.no_grad():
+        f = ev.inception(x.permute(0, 3, 1, 2).float() / 255).double().numpy()
+    m1, s1 = MF.feature_stats(f)
+    assert s["set_metrics"]["fid"] == pytest.approx(MF.frechet_distance(mu, cov, m1, s1), rel=1e-5)
