@@ -70,6 +70,11 @@ KNOWN: dict[str, WeightSpec] = {
         "arcface18_vqfr", "resnet18_110.pth", None, None,
         "ArcFace ResNet-18 of ronghuaiyang/arcface-pytorch, as used by VQFR's metric_paper "
         "scripts; supply it yourself (weights.paths.arcface18_vqfr)"),
+    "fid_stats_ffhq512": WeightSpec(
+        "fid_stats_ffhq512", "inception_FFHQ_512-f7b384ab.pth", None, None,
+        "BasicSR's precomputed Inception statistics of 50,000 FFHQ images at 512 px (dict with "
+        "'mean' and 'cov'; BasicSR docs/Metrics.md, Google Drive); supply it yourself "
+        "(weights.paths.fid_stats_ffhq512)"),
     "arcface_ir_se50": WeightSpec(
         "arcface_ir_se50", "model_ir_se50.pth", None, None,
         "IR-SE50 ArcFace used by pSp/GPEN identity losses; supply it yourself "
@@ -116,9 +121,12 @@ def _download(spec: WeightSpec, dest: Path) -> None:
 
 def resolve(name: str, explicit: Optional[str | os.PathLike] = None, *,
             allow_random_init: bool = False, seed: int = 0,
-            allow_download: bool = False, spec: Optional[WeightSpec] = None) -> Resolved:
+            allow_download: bool = False, spec: Optional[WeightSpec] = None,
+            search_dirs: tuple[str | os.PathLike, ...] = ()) -> Resolved:
     """Find the file for weight ``name`` (a key of KNOWN, or pass ``spec``).
 
+    ``search_dirs`` (e.g. ``frbench evaluate --weights-dir``) are searched for the file name
+    after the explicit path and before the TORCH_HOME cache.
     Raises FRBenchError if it cannot be found and random init is not allowed.
     """
     spec = spec or KNOWN.get(name)
@@ -132,14 +140,15 @@ def resolve(name: str, explicit: Optional[str | os.PathLike] = None, *,
         digest = _check_hash(spec, p)
         return Resolved(name, p, digest, provenance_of(p, digest))
     home = torch_home()
-    candidates = [home / d / spec.filename for d in spec.cache_dirs]
+    candidates = [Path(d).expanduser() / spec.filename for d in search_dirs]
+    candidates += [home / d / spec.filename for d in spec.cache_dirs]
     for c in candidates:
         if c.is_file():
             digest = _check_hash(spec, c)
             return Resolved(name, c, digest, provenance_of(c, digest))
     offline = os.environ.get("FRBENCH_OFFLINE", "") not in ("", "0")
     if allow_download and spec.url and not offline:
-        dest = candidates[0]
+        dest = home / spec.cache_dirs[0] / spec.filename
         try:
             _download(spec, dest)
         except Exception as e:  # network errors of every kind
@@ -154,18 +163,35 @@ def resolve(name: str, explicit: Optional[str | os.PathLike] = None, *,
     exp = f"sha256 starting {spec.sha256}" if spec.sha256 else "sha256 not pinned"
     raise FRBenchError(
         f"missing weights '{name}': file {spec.filename} ({exp}) — {spec.where}. Put it at "
-        f"{candidates[0]} (or set weights.paths.{name} in params.yaml)"
+        f"{home / spec.cache_dirs[0] / spec.filename} (or set weights.paths.{name} in params.yaml)"
         + (f"; source: {spec.url}" if spec.url else "")
         + ". For offline smoke runs only, set weights.allow_random_init: true.")
 
 
-def load_state_dict(res: Resolved):
-    """torch.load the resolved file with ``weights_only=True`` (never unpickle code)."""
+def _numpy_safe_globals() -> list:
+    """numpy array reconstruction globals (data only), for files saved with numpy arrays inside
+    (BasicSR's ``inception_FFHQ_*.pth`` statistics)."""
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core
+    dtypes = [type(np.dtype(t)) for t in (np.float64, np.float32, np.int64, np.int32, np.uint8)]
+    return [core.multiarray._reconstruct, core.multiarray.scalar, np.ndarray, np.dtype, *dtypes]
+
+
+def load_state_dict(res: Resolved, allow_numpy: bool = False):
+    """torch.load the resolved file with ``weights_only=True`` (never unpickle code).
+
+    ``allow_numpy``: also accept plain numpy arrays/dtypes inside (still no arbitrary code)."""
+    import contextlib
+
     import torch
 
     if res.path is None:
         raise ValueError(f"{res.name} is random-init; nothing to load")
+    ctx = (torch.serialization.safe_globals(_numpy_safe_globals()) if allow_numpy
+           else contextlib.nullcontext())
     try:
-        return torch.load(res.path, map_location="cpu", weights_only=True)
+        with ctx:
+            return torch.load(res.path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise FRBenchError(f"{res.path}: cannot load weights ({e.__class__.__name__}: {e})") from None
