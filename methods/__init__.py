@@ -12,8 +12,10 @@ from typing import Any
 
 def _load_methods() -> dict[str, type]:
     from methods.bicubic import Bicubic
+    from methods.panini import Panini
     table: dict[str, type] = {
         "bicubic": Bicubic,
+        "panini": Panini,
     }
     # (baselines: add "gpen", "gfpgan", "psp" here)
     return table

@@ -150,10 +150,15 @@ class Method(Trainable):
         lq = resize(lq, self.lq_size)
         return self.forward(lq).clamp(-1, 1)
 
+    @property
+    def train_overrides(self) -> dict:
+        return dict(getattr(self.cfg, "train_overrides", None) or {})
+
     def sample_fn(self):
         if not self.train_preset:
             raise FRBenchError(f"methods.{self.name}: no train_preset; this method is not trainable")
-        return functools.partial(degrade_sample, preset=self.train_preset, out_size=self.out_size,
+        return functools.partial(degrade_sample, preset=self.train_preset,
+                                 overrides=self.train_overrides, out_size=self.out_size,
                                  lq_size=self.lq_size, hflip=bool(getattr(self.cfg, "hflip", False)))
 
     @torch.no_grad()
@@ -174,17 +179,16 @@ def resize(x: torch.Tensor, size: int, mode: str = "bicubic") -> torch.Tensor:
 
 
 def degrade_sample(hqs: list[np.ndarray], rng: np.random.Generator, *, preset: str,
-                   out_size: int, lq_size: int, hflip: bool) -> dict:
-    """One (hq, lq) training pair: optional horizontal flip, then the preset's degradation.
+                   out_size: int, lq_size: int, hflip: bool, overrides: Optional[dict] = None) -> dict:
+    """One (hq, lq) training pair: optional horizontal flip, then the preset's degradation
+    (``get_preset(preset, overrides)``; params drawn with ``rng``).
 
     hq: float32 HWC [0,1] at out_size -> {"hq": CHW [-1,1], "lq": CHW [-1,1] at lq_size}.
     """
-    from degradations import PRESETS  # lazily: the degradations package owns the presets
+    from degradations import get_preset  # lazily: the degradations package owns the presets
 
     hq = hqs[0]
-    if preset not in PRESETS:
-        raise FRBenchError(f"unknown degradation preset {preset!r} (known: {', '.join(PRESETS)})")
-    p = PRESETS[preset]
+    p = get_preset(preset, overrides or None)
     if hflip and rng.random() < 0.5:
         hq = np.ascontiguousarray(hq[:, ::-1])
     params = p.sample(rng, hq.shape[0])

@@ -1,8 +1,6 @@
 """The 'LQ input' reference row: bicubic upsampling of the LQ to the output size (no training)."""
 from __future__ import annotations
 
-import torch
-
 from methods.base import Method, resize
 
 
@@ -12,8 +10,6 @@ class Bicubic(Method):
 
     def __init__(self, name: str, cfg, params=None):
         super().__init__(name, "bicubic", cfg, params)
-        # a dummy buffer so that the checkpoint records a (trivial) state dict
-        self.register_buffer("_version", torch.ones(1))
 
     @property
     def steps(self) -> int:

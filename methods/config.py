@@ -12,7 +12,7 @@ file and add it to ``ARCH_CONFIGS``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from pipeline.config import build
 from pipeline.errors import FRBenchError
@@ -83,7 +83,8 @@ class DREConfig:
     """DRE + UDRL (MoCo). ``widths``: the 3 conv widths (64, 128, 256 in the paper; the last is
     the DR dimension), ``input_size``: LQ is average-pooled to this side (256 in the paper).
     ``queue``: K (8192), ``momentum``: m (0.999), ``temperature``: T (0.07). SGD as the paper.
-    ``preset``: the degradation preset whose draws define the positive pairs.
+    ``preset`` (+ ``preset_overrides``): the degradation preset whose draws define the positive
+    pairs (one draw applied to two different HQ faces at ``hq_size``).
     """
     widths: list[int]
     input_size: int
@@ -96,6 +97,8 @@ class DREConfig:
     sgd_momentum: float
     weight_decay: float
     preset: str
+    hq_size: int
+    preset_overrides: dict[str, Any] = field(default_factory=dict)
 
     def validate(self, where):
         _check(len(self.widths) == 3 and all(w > 0 for w in self.widths), f"{where}.widths",
@@ -140,6 +143,7 @@ class BicubicConfig:
     out_size: int
     lq_size: int
     train_preset: Optional[str] = None
+    train_overrides: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -183,6 +187,7 @@ class PaniniConfig:
     hflip: bool
     ema_decay: float
     dr_dim: int = 0  # SR variant: dimension of the learnable DR vector (0 = the DRE's width)
+    train_overrides: dict[str, Any] = field(default_factory=dict)  # get_preset(.., overrides)
 
     def validate(self, where):
         _check(_pow2(self.out_size) and _pow2(self.lq_size), where,

@@ -184,9 +184,10 @@ class EqualLinear(nn.Module):
 
     def forward(self, x):
         b = self.bias * self.lr_mul if self.bias is not None else None
+        out = F.linear(x, self.weight * self.scale, bias=b)  # bias on the last dim, any leading dims
         if self.activation:
-            return fused_leaky_relu(F.linear(x, self.weight * self.scale), b)
-        return F.linear(x, self.weight * self.scale, bias=b)
+            return F.leaky_relu(out, 0.2) * SQRT2  # == fused_leaky_relu(x W^T, b)
+        return out
 
 
 class ModulatedConv2d(nn.Module):
