@@ -2,12 +2,14 @@
 test-set builder (``degradations.builder``). Images are float32 HWC RGB in [0, 1]."""
 from degradations.primitives import (adjust_brightness, adjust_contrast, adjust_hue,
                                      adjust_saturation, color_jitter, color_shift, down_up,
-                                     downsample, filter2d, gaussian_blur, gaussian_noise, grayscale,
+                                     downsample, filter2d, gaussian_blur, gaussian_blur_separable,
+                                     gaussian_noise, grayscale,
                                      jpeg, motion_blur, psp_bicubic_downsample, resize)
 from degradations.presets import PRESETS, Preset, degrade, get_preset
 
 DEGRADATIONS = {
     "gaussian_blur": gaussian_blur,
+    "gaussian_blur_separable": gaussian_blur_separable,
     "motion_blur": motion_blur,
     "filter2d": filter2d,
     "resize": resize,

@@ -108,6 +108,8 @@ def _blur_from(x: np.ndarray, p: dict) -> np.ndarray:
         return x
     if kind == "motion":
         return P.motion_blur(x, p["motion_length"], p["motion_angle"])
+    if p["sigma_x"] == p["sigma_y"]:  # isotropic: separable, same kernel
+        return P.gaussian_blur_separable(x, p["sigma_x"], p["kernel_size"])
     return P.filter2d(x, P.gaussian_kernel(p["kernel_size"], p["sigma_x"], p["sigma_y"],
                                            p["theta"]))
 
