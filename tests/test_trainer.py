@@ -161,3 +161,27 @@ def test_two_process_gloo_equals_one_process(env, tmp_path):
     moved = [k for k, v in ck1["model"].items() if v.is_floating_point()
              and not torch.equal(v, load_checkpoint(tmp / "ckpt" / "prior" / "model.pt")["model"][k])]
     assert moved  # training changed the weights
+
+
+def test_restore_folder_writes_out_size_pngs_atomically(env, tmp_path):
+    from pipeline.cmd_restore import restore_folder
+    from pipeline.imageio import read_image, write_png
+    import numpy as np
+    tmp, params = env
+    m = build_trainee("bicubic", params)
+    inp = tmp_path / "lq"
+    for i in range(3):
+        write_png(inp / f"{i:05d}.png", np.full((16, 16, 3), 0.25 * i, np.float32))
+    write_png(inp / "00003.png", np.zeros((20, 20, 3), np.float32))  # other size: resized
+    assert restore_folder(m, inp, tmp_path / "out") == 4
+    outs = sorted((tmp_path / "out").iterdir())
+    assert [p.name for p in outs] == [f"{i:05d}.png" for i in range(4)]
+    assert read_image(outs[1]).shape == (32, 32, 3)
+    assert abs(int(read_image(outs[1])[5, 5, 0]) - 64) <= 1
+    with pytest.raises(FRBenchError, match="expects 16 px"):
+        restore_folder(m, inp, tmp_path / "strict", strict_size=True)
+    write_png(inp / "00004.png", np.zeros((16, 18, 3), np.float32))
+    with pytest.raises(FRBenchError, match="not square"):
+        restore_folder(m, inp, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "strict").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
