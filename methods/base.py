@@ -38,6 +38,9 @@ class Trainable(nn.Module):
     kind: str = "method"
     #: HQ images per sample index (the DRE needs two faces per positive pair)
     images_per_sample: int = 1
+    #: order of the two updates within a step: ("d", "g") = StyleGAN2 (D first); ("g", "d") =
+    #: mmedit SRGAN (Panini): G step, then D on the same (detached) fake
+    step_order: tuple[str, ...] = ("d", "g")
 
     def __init__(self, name: str, arch: str, cfg: Any, params: Any = None):
         super().__init__()

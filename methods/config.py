@@ -120,7 +120,9 @@ class TrainConfig:
     ``log_every``/``sample_every``/``ckpt_every`` in steps (0 = never; the final checkpoint is
     always written). ``num_workers``: DataLoader workers (0 = in-process).
     ``allow_random_vgg``: VGG16 perceptual-loss backbone may be random-init when no weights are
-    found (recorded in the checkpoint's provenance).
+    found (recorded in the checkpoint's provenance). ``threads``: torch intra-op threads on CPU
+    (0 = torch's default; OpenMP spin-waiting makes 2 threads ~10x slower than 1 when the cores
+    are shared with other jobs).
     """
     hq_dir: str
     checkpoint_dir: str
@@ -131,6 +133,7 @@ class TrainConfig:
     ckpt_every: int
     num_workers: int
     allow_random_vgg: bool
+    threads: int = 0  # torch intra-op threads (0 = torch's default); 1 on oversubscribed CPUs
 
 
 # ------------------------------------------------------------------------------------------

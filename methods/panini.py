@@ -407,11 +407,16 @@ class Panini(Method):
         m = self.cfg.min_lr / self.cfg.lr
         return m + (1 - m) * 0.5 * (1 + math.cos(math.pi * step / max(1, total)))
 
+    #: mmedit SRGAN order: G step first, then D on the G step's output (one generator forward)
+    step_order = ("g", "d")
+
     def d_step(self, batch, step):
         if self.discriminator is None:
             return None
-        with torch.no_grad():
-            fake = self.forward(batch["lq"])
+        fake = self.__dict__.pop("_fake", None)
+        if fake is None:
+            with torch.no_grad():
+                fake = self.forward(batch["lq"])
         real_pred = self.discriminator(batch["hq"])
         fake_pred = self.discriminator(fake.detach())
         loss = F.binary_cross_entropy_with_logits(real_pred, torch.ones_like(real_pred)) + \
@@ -421,6 +426,7 @@ class Panini(Method):
     def g_step(self, batch, step):
         c = self.cfg
         out = self.forward(batch["lq"])
+        self.__dict__["_fake"] = out.detach()  # reused by d_step (not a buffer)
         hq = batch["hq"]
         l1 = F.l1_loss(out, hq)
         loss = c.l1_weight * l1

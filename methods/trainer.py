@@ -245,6 +245,8 @@ def train(trainee: Trainable, params: Any, out_dir: str | os.PathLike, *,
     ckpt_path = out / "model.pt"
     total = int(steps if steps is not None else trainee.steps)
     seed = int(params.seed)
+    if getattr(tcfg, "threads", 0):
+        torch.set_num_threads(int(tcfg.threads))
 
     # one torch RNG stream per (run, rank) for in-model randomness (noise injection)
     torch.manual_seed(stable_seed(seed, "train", trainee.name, "torch", rank) & 0x7FFF_FFFF_FFFF_FFFF)
@@ -354,7 +356,7 @@ def train(trainee: Trainable, params: Any, out_dir: str | os.PathLike, *,
                 for g in o.param_groups:
                     g["lr"] = g["initial_lr"] * scale
             logs: dict[str, float] = {}
-            for which in ("d", "g"):
+            for which in trainee.step_order:
                 if which not in optims:
                     continue
                 _set_grad(g_params, which == "g")
