@@ -191,6 +191,7 @@ class PaniniConfig:
     ema_decay: float
     dr_dim: int = 0  # SR variant: dimension of the learnable DR vector (0 = the DRE's width)
     train_overrides: dict[str, Any] = field(default_factory=dict)  # get_preset(.., overrides)
+    init_latent_avg: bool = False  # start the latent head at the prior's mean w (pSp's trick)
 
     def validate(self, where):
         _check(_pow2(self.out_size) and _pow2(self.lq_size), where,

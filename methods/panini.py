@@ -359,6 +359,14 @@ class Panini(Method):
                    if k.startswith("discriminator.")}
             load_state(self.discriminator, dsd, pck_path, "prior discriminator")
         self.provenance["prior"] = f"{pck_path}@step{pck.get('step')}"
+        if getattr(self.cfg, "init_latent_avg", False):
+            # not in the reference (it feeds the head's output directly): start the latent head
+            # at the prior's mean latent so the first outputs are the prior's average image
+            from pipeline.seeding import torch_generator
+            with torch.no_grad():
+                w_avg = self.generator.mean_latent(4096, generator=torch_generator(0, "w_avg"))
+                self.ife.latent_fc.bias.copy_(w_avg.repeat(1, self.generator.n_latent).view(-1))
+                self.ife.latent_fc.weight.mul_(0.1)
         if self.dre is not None:
             dck_path = root / "dre" / "model.pt"
             dck = load_checkpoint(dck_path)
@@ -453,7 +461,6 @@ class VGGConv43(nn.Module):
 
     def __init__(self, params, allow_random: bool):
         super().__init__()
-        import torchvision
         from metrics.weights import load_state_dict, resolve
 
         explicit = None
@@ -463,12 +470,18 @@ class VGGConv43(nn.Module):
             explicit = paths.get("vgg16")
         seed = int(getattr(params, "seed", 0))
         res = resolve("vgg16", explicit, allow_random_init=allow_random, seed=seed)
+        from torchvision.models.vgg import cfgs, make_layers
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            vgg = torchvision.models.vgg16(weights=None)
+            features = make_layers(cfgs["D"], batch_norm=False)  # VGG16 .features, no classifier
         if not res.random_init:
-            vgg.load_state_dict(load_state_dict(res))
-        self.features = vgg.features[:22].eval().requires_grad_(False)
+            sd = load_state_dict(res)
+            try:
+                features.load_state_dict({k[len("features."):]: v for k, v in sd.items()
+                                          if k.startswith("features.")})
+            except RuntimeError as e:
+                raise FRBenchError(f"{res.path}: not a torchvision VGG16 state dict ({e})") from None
+        self.features = features[:22].eval().requires_grad_(False)
         self.provenance = res.provenance
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1),
                              persistent=False)
