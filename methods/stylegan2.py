@@ -117,10 +117,10 @@ class FusedLeakyReLU(nn.Module):
 
 
 class PixelNorm(nn.Module):
-    """``x * rsqrt(mean_c(x^2) + 1e-8)`` over dim 1."""
+    """``x * rsqrt(mean(x^2) + 1e-8)`` over the last dim (the code's features; (..., D) input)."""
 
     def forward(self, x):
-        return x * torch.rsqrt(torch.mean(x * x, dim=1, keepdim=True) + 1e-8)
+        return x * torch.rsqrt(torch.mean(x * x, dim=-1, keepdim=True) + 1e-8)
 
 
 class Blur(nn.Module):

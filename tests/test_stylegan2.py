@@ -154,6 +154,8 @@ def test_equalized_lr_and_pixelnorm():
     torch.testing.assert_close(lin(x), x @ (lin.weight * lin.scale).t() + lin.bias * 0.01)
     y = PixelNorm()(torch.randn(3, 7) * 5)
     torch.testing.assert_close((y ** 2).mean(1), torch.ones(3), rtol=1e-4, atol=1e-4)
+    z = torch.randn(2, 3, 7)  # (B, codes, D): each code normalised on its own
+    torch.testing.assert_close(PixelNorm()(z)[:, 1], PixelNorm()(z[:, 1]))
 
 
 def test_discriminator_shapes_features_and_stddev_group():

@@ -185,3 +185,36 @@ def test_restore_folder_writes_out_size_pngs_atomically(env, tmp_path):
         restore_folder(m, inp, tmp_path / "bad")
     assert not (tmp_path / "bad").exists() and not (tmp_path / "strict").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_panini_setup_loads_prior_ema_and_frozen_dre(env):
+    from methods.base import TrainContext
+    tmp, _ = env
+    p = tiny_params(tmp, edit=lambda d: d["methods"]["panini"].update(init_latent_avg=True))
+    m = build_trainee("panini", p)
+    m.setup_training(TrainContext(p, torch.device("cpu"), str(tmp / "ckpt")))
+    ck = load_checkpoint(tmp / "ckpt" / "prior" / "model.pt")
+    for k, v in ck["ema"]["generator"].items():
+        torch.testing.assert_close(m.generator.state_dict()[k], v, msg=k)
+    assert not any(p_.requires_grad for p_ in m.dre.parameters())
+    assert not any(p_.requires_grad for p_ in m.generator.style.parameters())
+    m.train()
+    assert not m.dre.training and m.ife.training
+    b = m.ife.latent_fc.bias.view(m.generator.n_latent, -1)
+    torch.testing.assert_close(b[0], b[-1])
+    assert "prior" in m.provenance and "dre" in m.provenance
+
+
+def test_prior_path_length_regularisation_runs(env):
+    tmp, _ = env
+    p = tiny_params(tmp, edit=lambda d: d["prior"].update(path_reg_weight=2.0))
+    m = build_trainee("prior", p)
+    batch = {"z_g": torch.randn(4, 2, 16), "inj_g": torch.tensor([2, 8, 8, 3])}
+    loss, logs = m.g_step(batch, 0)
+    assert "path_len" in logs and float(m.pl_mean) > 0
+    loss.backward()
+    # style mixing: layers < inject take code 0
+    w = m.wplus(batch["z_g"], batch["inj_g"])
+    torch.testing.assert_close(w[0, 1], m.generator.style(batch["z_g"][0, :1])[0])
+    torch.testing.assert_close(w[0, 2], m.generator.style(batch["z_g"][0, 1:2])[0])
+    torch.testing.assert_close(w[1, 7], m.generator.style(batch["z_g"][1, :1])[0])
