@@ -6,7 +6,8 @@
 Runs each stage for ``--steps`` steps with the shared trainer (methods/trainer.py) on freshly
 drawn built-in synthetic faces at the prior's size, in a temporary folder (prior and DRE first,
 since the methods load them), and prints per stage: mean step time (first step excluded: warm-up),
-steps/s, images/s, and peak memory: on CUDA ``torch.cuda.max_memory_allocated``; on CPU the
+steps/s, images/s (a step = waiting for its batch + the updates; the data part is shown
+separately), and peak memory: on CUDA ``torch.cuda.max_memory_allocated``; on CPU the
 peak resident set size (VmRSS sampled every 5 ms) above the level before the stage, and the
 Python-heap peak from tracemalloc (torch's CPU allocator is invisible to tracemalloc, hence RSS).
 Add a method by appending its params entry name to ``STAGES`` (or pass ``--stages``).
@@ -90,10 +91,12 @@ def bench_stage(name: str, params, root: Path, steps: int, device: str) -> dict:
     _, py_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     times = [h["time_s"] for h in res["history"]][1:]
+    data = [h.get("data_s", 0.0) for h in res["history"]][1:]
     step = sum(times) / len(times) if times else float("nan")
     batch = trainee.batch_size
     return {"stage": name, "params_M": round(n_params / 1e6, 3), "batch": batch,
             "steps": len(res["history"]), "step_s": round(step, 4),
+            "data_s": round(sum(data) / len(data), 4) if data else None,
             "steps_per_s": round(1 / step, 3) if times else None,
             "images_per_s": round(batch / step, 2) if times else None,
             "wall_s": round(wall, 2),
@@ -134,7 +137,7 @@ def main(argv=None) -> int:
         for s in stages:
             rows.append(bench_stage(s, params, root, args.steps, args.device))
             r = rows[-1]
-            print(f"{s:16s} batch {r['batch']:3d}  step {r['step_s']:.3f} s  "
+            print(f"{s:16s} batch {r['batch']:3d}  step {r['step_s']:.3f} s (data {r['data_s']} s)  "
                   f"({r['images_per_s']} img/s)  params {r['params_M']} M  "
                   f"peak RSS +{r['peak_rss_mb_above_start']} MB"
                   + (f"  CUDA {r['peak_cuda_mb']} MB" if r['peak_cuda_mb'] else ""), flush=True)

@@ -345,8 +345,10 @@ def train(trainee: Trainable, params: Any, out_dir: str | os.PathLike, *,
         bar = tqdm(total=end - start, desc=f"train {trainee.name}", disable=not show_progress
                    or rank != 0, leave=False)
         step = start
+        t_iter = time.perf_counter()
         for step, batch in enumerate(loader, start):
             t0 = time.perf_counter()
+            data_s = t0 - t_iter  # waiting for the batch (degradation, decoding)
             batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
             if on_cuda and tcfg.channels_last:
                 batch = {k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v
@@ -390,8 +392,9 @@ def train(trainee: Trainable, params: Any, out_dir: str | os.PathLike, *,
             if ema is not None:
                 ema.update()
             trainee.after_step(step)
-            dt = time.perf_counter() - t0
-            rec = {"step": step + 1, "time_s": round(dt, 5), "lr_scale": scale, **logs}
+            dt = time.perf_counter() - t_iter  # whole iteration: data + compute
+            rec = {"step": step + 1, "time_s": round(dt, 5), "data_s": round(data_s, 5),
+                   "lr_scale": scale, **logs}
             history.append(rec)
             bar.update(1)
             bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k.startswith("loss")})
@@ -409,6 +412,7 @@ def train(trainee: Trainable, params: Any, out_dir: str | os.PathLike, *,
             if tcfg.ckpt_every and done % tcfg.ckpt_every == 0 and done < end:
                 save(done)
                 last_saved = done
+            t_iter = time.perf_counter()
         bar.close()
         done = end
         save(done)
