@@ -91,7 +91,12 @@ class StepBatches:
             idx = image_indices(self.seed, self.name, step, i, self.global_batch, self.ips,
                                 len(self.folder))
             hqs = [self.folder[k] for k in idx]
-            samples.append(self.sample_fn(hqs, rng_for(self.seed, "train", self.name, step, i)))
+            rng = rng_for(self.seed, "train", self.name, step, i)
+            if getattr(self.sample_fn, "needs_ids", False):  # e.g. GFP-GAN's landmark lookup
+                ids = [self.folder.files[k].stem for k in idx]
+                samples.append(self.sample_fn(hqs, rng, ids=ids))
+            else:
+                samples.append(self.sample_fn(hqs, rng))
         return {k: torch.from_numpy(np.stack([s[k] for s in samples])) for k in samples[0]}
 
     def __len__(self) -> int:  # not used for sampling; steps come from the sampler

@@ -329,9 +329,12 @@ def train(trainee: Trainable, params: Any, out_dir: str | os.PathLike, *,
                        seed=seed, name=trainee.name, global_batch=trainee.batch_size,
                        images_per_sample=trainee.images_per_sample, rank=rank, world=world)
     end = total if stop_after is None else min(total, int(stop_after))
+    # own generator: creating the iterator must not draw from the global torch RNG (that would
+    # shift in-model noise after a resume; batches are step-indexed anyway)
     loader = torch.utils.data.DataLoader(data, sampler=range(start, end), batch_size=None,
                                          num_workers=int(tcfg.num_workers),
-                                         pin_memory=on_cuda)
+                                         pin_memory=on_cuda,
+                                         generator=torch.Generator().manual_seed(seed))
     autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if amp else nullcontext
     from pipeline import tracking
     from tqdm import tqdm

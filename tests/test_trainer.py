@@ -218,3 +218,18 @@ def test_prior_path_length_regularisation_runs(env):
     torch.testing.assert_close(w[0, 1], m.generator.style(batch["z_g"][0, :1])[0])
     torch.testing.assert_close(w[0, 2], m.generator.style(batch["z_g"][0, 1:2])[0])
     torch.testing.assert_close(w[1, 7], m.generator.style(batch["z_g"][1, :1])[0])
+
+
+def test_resume_equals_uninterrupted_with_random_noise(env, tmp_path):
+    """The prior with random noise injection: the torch RNG stream must survive the resume."""
+    tmp, _ = env
+    p = tiny_params(tmp, edit=lambda d: d["prior"].update(train_noise="random"))
+    full = train(build_trainee("prior", p), p, tmp_path / "full", show_progress=False)
+    train(build_trainee("prior", p), p, tmp_path / "split", stop_after=2, show_progress=False)
+    rest = train(build_trainee("prior", p), p, tmp_path / "split", resume=True, show_progress=False)
+    for a, b in zip(full["history"], rest["history"]):
+        assert a["loss_g"] == pytest.approx(b["loss_g"], rel=1e-5)
+        assert a["loss_d"] == pytest.approx(b["loss_d"], rel=1e-5)
+    wa, wb = _weights(tmp_path / "full" / "model.pt"), _weights(tmp_path / "split" / "model.pt")
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=1e-5, atol=1e-6, msg=k)
