@@ -157,3 +157,23 @@ def test_wrong_prior_size_is_refused(params):
                     edit=lambda d: d["methods"]["panini"].update(out_size=64, lq_size=32))
     with pytest.raises(FRBenchError, match="prior.arch.size"):
         build_trainee("panini", p)
+
+
+def test_ladder_theta_groups_levels(params, tmp_path):
+    import numpy as np
+    from methods.analysis import ladder_theta
+    from pipeline.imageio import write_png
+    m = build_trainee("panini", params)
+    rng = np.random.default_rng(0)
+    for lvl in ("r002", "r004"):
+        for i in range(3):
+            write_png(tmp_path / f"{lvl}_{i:05d}.png", rng.random((16, 16, 3)))
+    res = ladder_theta(m, tmp_path)
+    assert sorted(res) == ["r002", "r004"] and res["r002"]["n"] == 3
+    x = torch.stack([torch.from_numpy(np.asarray(
+        __import__("pipeline.imageio", fromlist=["read_image"]).read_image(tmp_path / f"r004_{i:05d}.png"),
+        dtype=np.float32)).permute(2, 0, 1) / 255 * 2 - 1 for i in range(3)])
+    assert res["r004"]["theta"] == pytest.approx(float(m.theta(x).mean()), rel=1e-5)
+    write_png(tmp_path / "nolevel.png", rng.random((16, 16, 3)))
+    with pytest.raises(FRBenchError, match="level"):
+        ladder_theta(m, tmp_path)
