@@ -1,24 +1,228 @@
-"""params.yaml sections ``prior``, ``dre``, ``train`` and ``methods`` (owned by methods/)."""
+"""params.yaml sections ``prior``, ``dre``, ``train`` and ``methods`` (owned by methods/).
+
+Torch-free. Every field is required unless it has a default here, and params.yaml sets them all
+(no defaults here that disagree with params.yaml: the defaults only exist so that an older
+params file keeps loading when a field is added).
+
+``methods:`` maps entry names (``bicubic``, ``panini``, ``panini_catconv``, ``panini_sr``, ...)
+to one dataclass per architecture, chosen by the entry's ``arch`` key (``parse_methods``).
+To add an architecture: define its dataclass (with ``arch: Literal["name"]``) at the end of this
+file and add it to ``ARCH_CONFIGS``.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional
+
+from pipeline.config import build
+from pipeline.errors import FRBenchError
+
+
+def _check(cond: bool, where: str, msg: str) -> None:
+    if not cond:
+        raise FRBenchError(f"params: {where}: {msg}")
+
+
+def _pow2(x: int) -> bool:
+    return x >= 4 and (x & (x - 1)) == 0
+
+
+# ------------------------------------------------------------------------------------------
+# StyleGAN2 prior (methods.md §1)
+
+@dataclass
+class StyleGAN2Arch:
+    """Generator/discriminator shape. ``size`` = output side (power of two, 32..1024)."""
+    size: int
+    style_dim: int
+    n_mlp: int
+    channel_multiplier: int
+    max_channels: int
+    lr_mlp: float = 0.01
+
+    def validate(self, where):
+        _check(_pow2(self.size) and 32 <= self.size <= 2048, f"{where}.size",
+               f"{self.size} must be a power of two in 32..2048")
+        _check(self.style_dim > 0 and self.n_mlp >= 1 and self.max_channels >= 1, where,
+               "style_dim, n_mlp and max_channels must be positive")
 
 
 @dataclass
 class PriorConfig:
-    """StyleGAN2 prior (filled in by the Panini-Net work)."""
+    """StyleGAN2 prior pretraining (rosinality train.py recipe, methods.md §1.5).
 
+    ``ema_decay``: 0.5^(32/10000) ~= 0.99778 at paper scale; the built-in tier uses a faster
+    decay because it trains for ~100 steps. ``path_reg_weight`` 0 switches path-length reg off.
+    ``train_noise``: "random" (paper) or "fixed" (the generator's noise buffers; deterministic).
+    """
+    arch: StyleGAN2Arch
+    steps: int
+    batch_size: int
+    lr: float
+    r1_gamma: float
+    r1_every: int
+    path_reg_weight: float
+    path_reg_every: int
+    mixing_prob: float
+    ema_decay: float
+    stddev_group: int
+    hflip: bool
+    train_noise: Literal["random", "fixed"] = "random"
+
+    def validate(self, where):
+        _check(self.steps >= 1 and self.batch_size >= 1, where, "steps and batch_size must be >= 1")
+        _check(0.0 <= self.ema_decay < 1.0, f"{where}.ema_decay", "must be in [0, 1)")
+        _check(self.r1_every >= 1 and self.path_reg_every >= 1, where, "*_every must be >= 1")
+
+
+# ------------------------------------------------------------------------------------------
+# Degradation representation encoder (methods.md §2.2)
 
 @dataclass
 class DREConfig:
-    """Degradation representation encoder pretraining (filled in by the Panini-Net work)."""
+    """DRE + UDRL (MoCo). ``widths``: the 3 conv widths (64, 128, 256 in the paper; the last is
+    the DR dimension), ``input_size``: LQ is average-pooled to this side (256 in the paper).
+    ``queue``: K (8192), ``momentum``: m (0.999), ``temperature``: T (0.07). SGD as the paper.
+    ``preset`` (+ ``preset_overrides``): the degradation preset whose draws define the positive
+    pairs (one draw applied to two different HQ faces at ``hq_size``).
+    """
+    widths: list[int]
+    input_size: int
+    queue: int
+    momentum: float
+    temperature: float
+    steps: int
+    batch_size: int
+    lr: float
+    sgd_momentum: float
+    weight_decay: float
+    preset: str
+    hq_size: int
+    preset_overrides: dict[str, Any] = field(default_factory=dict)
 
+    def validate(self, where):
+        _check(len(self.widths) == 3 and all(w > 0 for w in self.widths), f"{where}.widths",
+               "three positive conv widths")
+        _check(self.queue >= self.batch_size and self.queue % self.batch_size == 0,
+               f"{where}.queue", "must be a multiple of batch_size")
+        _check(0.0 <= self.momentum < 1.0 and self.temperature > 0, where,
+               "momentum in [0,1), temperature > 0")
+
+
+# ------------------------------------------------------------------------------------------
+# The shared trainer
 
 @dataclass
 class TrainConfig:
-    """Shared trainer settings (filled in by the Panini-Net work)."""
+    """Shared trainer settings (methods/trainer.py).
+
+    ``hq_dir``: HQ training faces. ``amp``/``channels_last`` apply on CUDA only.
+    ``log_every``/``sample_every``/``ckpt_every`` in steps (0 = never; the final checkpoint is
+    always written). ``num_workers``: DataLoader workers (0 = in-process).
+    ``allow_random_vgg``: VGG16 perceptual-loss backbone may be random-init when no weights are
+    found (recorded in the checkpoint's provenance). ``threads``: torch intra-op threads on CPU
+    (0 = torch's default; OpenMP spin-waiting makes 2 threads ~10x slower than 1 when the cores
+    are shared with other jobs).
+    """
+    hq_dir: str
+    checkpoint_dir: str
+    amp: bool
+    channels_last: bool
+    log_every: int
+    sample_every: int
+    ckpt_every: int
+    num_workers: int
+    allow_random_vgg: bool
+    threads: int = 0  # torch intra-op threads (0 = torch's default); 1 on oversubscribed CPUs
+
+
+# ------------------------------------------------------------------------------------------
+# Methods: one dataclass per architecture
+
+@dataclass
+class BicubicConfig:
+    """The 'LQ input' reference row: bicubic upsampling of the LQ to ``out_size`` (no training)."""
+    arch: Literal["bicubic"]
+    out_size: int
+    lq_size: int
+    train_preset: Optional[str] = None
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PaniniConfig:
+    """Panini-Net (methods.md §2). ``variant``: "mfr" (multi-degradation, DRE-conditioned) or
+    "sr" (a learnable constant DR vector, no DRE). ``fusion``: "dafi" or "catconv" (Table 3).
+
+    ``n_fusion``: number of fused generator levels (the lowest resolutions, 5 in the paper).
+    ``fuse_point``: "block" (after the 2nd StyledConv, before ToRGB) or "post_rgb" (after ToRGB,
+    the reference's exact point; then the top level only reaches RGB through later layers).
+    ``ife_channels``: IFE level width (512 in the paper, capped by the generator width when 0).
+    ``rrdb_channels``/``num_rrdb``: RRDB front end (8/2 for MFR, 64/23 for SR).
+    Losses (§2.7): ``l1_weight`` 1, ``perceptual_weight`` 1e-2, ``gan_weight`` 1e-2.
+    ``finetune_dre``/``finetune_generator``: the official code trains both.
+    ``lr_schedule``: "cosine" (CosineRestart with one period = steps) or "constant".
+    """
+    arch: Literal["panini"]
+    variant: Literal["mfr", "sr"]
+    fusion: Literal["dafi", "catconv"]
+    out_size: int
+    lq_size: int
+    train_preset: str
+    steps: int
+    batch_size: int
+    lr: float
+    betas: tuple[float, float]
+    lr_schedule: Literal["cosine", "constant"]
+    min_lr: float
+    n_fusion: int
+    fuse_point: Literal["block", "post_rgb"]
+    ife_channels: int
+    rrdb_channels: int
+    num_rrdb: int
+    rrdb_growth: int
+    cbam_reduction: int
+    l1_weight: float
+    perceptual_weight: float
+    gan_weight: float
+    finetune_dre: bool
+    finetune_generator: bool
+    hflip: bool
+    ema_decay: float
+    dr_dim: int = 0  # SR variant: dimension of the learnable DR vector (0 = the DRE's width)
+    train_overrides: dict[str, Any] = field(default_factory=dict)  # get_preset(.., overrides)
+    init_latent_avg: bool = False  # start the latent head at the prior's mean w (pSp's trick)
+
+    def validate(self, where):
+        _check(_pow2(self.out_size) and _pow2(self.lq_size), where,
+               "out_size and lq_size must be powers of two")
+        _check(self.out_size >= self.lq_size, where, "out_size must be >= lq_size")
+        _check(1 <= self.n_fusion <= 9, f"{where}.n_fusion", "must be in 1..9")
+        _check(2 ** (self.n_fusion + 1) <= self.out_size, f"{where}.n_fusion",
+               f"{self.n_fusion} levels need out_size >= {2 ** (self.n_fusion + 1)}")
+
+
+ARCH_CONFIGS: dict[str, type] = {
+    "bicubic": BicubicConfig,
+    "panini": PaniniConfig,
+}
 
 
 def parse_methods(value, where):
-    """``methods:`` -> {name: <per-architecture config dataclass>}."""
-    return dict(value or {})
+    """``methods:`` -> {entry name: per-architecture config dataclass} (dispatch on ``arch``)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise FRBenchError(f"params: {where}: expected a mapping of method entries")
+    out = {}
+    for name, entry in value.items():
+        sub = f"{where}.{name}"
+        if not isinstance(entry, dict) or "arch" not in entry:
+            raise FRBenchError(f"params: {sub}: each method entry needs an 'arch' key "
+                               f"(one of {', '.join(ARCH_CONFIGS)})")
+        arch = entry["arch"]
+        if arch not in ARCH_CONFIGS:
+            raise FRBenchError(f"params: {sub}.arch: unknown architecture {arch!r} "
+                               f"(known: {', '.join(ARCH_CONFIGS)})")
+        out[str(name)] = build(ARCH_CONFIGS[arch], entry, sub)
+    return out

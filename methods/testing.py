@@ -1,0 +1,92 @@
+"""Tiny configurations and generated data for tests and benchmarks (no params.yaml needed).
+
+``tiny_params(tmp, **over)`` -> a validated ``Params`` with 32 px prior/Panini, a 4/8/8-wide DRE,
+the trainer pointed at ``tmp/hq`` and ``tmp/ckpt``, MLflow off. ``make_hq(folder, n, size)``
+writes ``n`` smooth random RGB PNG "faces" (deterministic).
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.config import Params, build
+from pipeline.imageio import write_png
+from pipeline.seeding import rng_for
+
+
+def make_hq(folder: str | Path, n: int = 8, size: int = 32, seed: int = 0) -> Path:
+    """Smooth random images (low-frequency noise upsampled) + a bright disc, as PNGs."""
+    from PIL import Image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    for i in range(n):
+        rng = rng_for(seed, "tiny-hq", i)
+        low = rng.random((4, 4, 3)).astype(np.float32)
+        img = np.asarray(Image.fromarray((low * 255).astype(np.uint8)).resize((size, size),
+                                                                             Image.BICUBIC))
+        img = img.astype(np.float32) / 255
+        cx, cy, r = rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7), rng.uniform(0.1, 0.3)
+        disc = ((xx - cx) ** 2 + (yy - cy) ** 2 < r * r)[..., None]
+        img = np.where(disc, 0.5 * img + 0.5 * rng.random(3), img)
+        write_png(folder / f"{i:05d}.png", np.clip(img, 0, 1))
+    return folder
+
+
+TINY = {
+    "profile": "builtin",
+    "seed": 7,
+    "device": "cpu",
+    "prior": {
+        "arch": {"size": 32, "style_dim": 16, "n_mlp": 2, "channel_multiplier": 1,
+                 "max_channels": 8, "lr_mlp": 0.01},
+        "steps": 4, "batch_size": 4, "lr": 0.002, "r1_gamma": 1.0, "r1_every": 2,
+        "path_reg_weight": 0.0, "path_reg_every": 4, "mixing_prob": 0.9, "ema_decay": 0.9,
+        "stddev_group": 1, "hflip": True, "train_noise": "fixed",
+    },
+    "dre": {
+        "widths": [4, 8, 8], "input_size": 16, "queue": 16, "momentum": 0.9,
+        "temperature": 0.07, "steps": 3, "batch_size": 4, "lr": 0.03, "sgd_momentum": 0.9,
+        "weight_decay": 1e-4, "preset": "panini_mfr", "hq_size": 32, "preset_overrides": {},
+    },
+    "train": {
+        "hq_dir": "hq", "checkpoint_dir": "ckpt", "amp": False, "channels_last": False,
+        "log_every": 0, "sample_every": 0, "ckpt_every": 0, "num_workers": 0,
+        "allow_random_vgg": True,
+    },
+    "methods": {
+        "bicubic": {"arch": "bicubic", "out_size": 32, "lq_size": 16},
+        "panini": {
+            "arch": "panini", "variant": "mfr", "fusion": "dafi", "out_size": 32, "lq_size": 16,
+            "train_preset": "panini_mfr", "train_overrides": {}, "steps": 4, "batch_size": 4,
+            "lr": 1e-3, "betas": [0.9, 0.99], "lr_schedule": "cosine", "min_lr": 1e-6,
+            "n_fusion": 4, "fuse_point": "block", "ife_channels": 0, "rrdb_channels": 4,
+            "num_rrdb": 1, "rrdb_growth": 4, "cbam_reduction": 2, "l1_weight": 1.0,
+            "perceptual_weight": 0.0, "gan_weight": 0.01, "finetune_dre": False,
+            "finetune_generator": True, "hflip": True, "ema_decay": 0.0, "dr_dim": 0,
+        },
+    },
+    "mlflow": {"enabled": False, "tracking_uri": "sqlite:///mlflow.db", "experiment": "t"},
+}
+
+
+def tiny_dict(tmp: str | Path) -> dict:
+    d = copy.deepcopy(TINY)
+    d["train"]["hq_dir"] = str(Path(tmp) / "hq")
+    d["train"]["checkpoint_dir"] = str(Path(tmp) / "ckpt")
+    sr = dict(d["methods"]["panini"], variant="sr", lq_size=4, train_preset="sr16_bilinear",
+              train_overrides={"factor": 8})
+    d["methods"]["panini_sr"] = sr
+    d["methods"]["panini_catconv"] = dict(sr, fusion="catconv")
+    return d
+
+
+def tiny_params(tmp: str | Path, edit=None) -> Params:
+    """Validated tiny Params; ``edit(dict)`` may modify the raw dict first."""
+    d = tiny_dict(tmp)
+    if edit is not None:
+        edit(d)
+    return build(Params, d)
