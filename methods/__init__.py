@@ -12,12 +12,17 @@ from typing import Any
 
 def _load_methods() -> dict[str, type]:
     from methods.bicubic import Bicubic
+    from methods.gfpgan import GFPGAN
+    from methods.gpen import GPEN
     from methods.panini import Panini
+    from methods.psp import PSP
     table: dict[str, type] = {
         "bicubic": Bicubic,
         "panini": Panini,
+        "gpen": GPEN,
+        "gfpgan": GFPGAN,
+        "psp": PSP,
     }
-    # (baselines: add "gpen", "gfpgan", "psp" here)
     return table
 
 

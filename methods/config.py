@@ -202,9 +202,163 @@ class PaniniConfig:
                f"{self.n_fusion} levels need out_size >= {2 ** (self.n_fusion + 1)}")
 
 
+def _check_sizes(where, out_size, lq_size):
+    _check(_pow2(out_size) and _pow2(lq_size), where, "out_size and lq_size must be powers of two")
+    _check(out_size >= lq_size, where, "out_size must be >= lq_size")
+
+
+@dataclass
+class GPENConfig:
+    """GPEN (methods.md §3). The encoder works on the LQ upsampled (bicubic) to ``out_size``.
+
+    ``noise``: how the encoder features enter the prior: "concat" (GPEN, NoiseInjection
+    isconcat), "add" (the ``gpen_noiseadd`` ablation: ``x + w * f``), "none" (``gpen_nonoise``: no
+    noise inputs at all, zeros). ``finetune_generator`` False = ``gpen_noft`` (the pretrained prior
+    frozen; only the encoder, the noise scalars and, in concat mode, the new input columns train).
+    ``concat_init``: scale of the new (concatenated-channel) input weights when the add-mode prior
+    is widened for concat mode (the old columns are copied, so the widened prior reproduces the
+    pretrained one exactly while the noise scalars are 0).
+    Losses: paper ``adv_weight`` 1 (non-saturating), ``content_weight`` 1 (``content_loss`` l1;
+    the official train_simple uses smooth_l1), ``fm_weight`` 0.02 (discriminator feature
+    matching), ``id_weight`` 0 (official code 1.0; ``id_net`` facenet stands in for IR-SE50).
+    ``random_init_losses``: keep a pretrained-backbone loss (ID) when its weights resolve to
+    random init (default False: its weight becomes 0, recorded in the provenance).
+    D: the prior's discriminator, logistic + lazy R1 (``r1_gamma``, ``r1_every``), minibatch
+    stddev over ``d_stddev_group`` (0 = the whole batch, GPEN). Adam (0, 0.99) with the lazy-reg
+    ratio on D (GPEN).
+    """
+    arch: Literal["gpen"]
+    out_size: int
+    lq_size: int
+    train_preset: str
+    steps: int
+    batch_size: int
+    lr: float
+    noise: Literal["concat", "add", "none"]
+    finetune_generator: bool
+    adv_weight: float
+    content_weight: float
+    content_loss: Literal["l1", "smooth_l1"]
+    fm_weight: float
+    id_weight: float
+    id_net: Literal["facenet", "arcface18"]
+    r1_gamma: float
+    r1_every: int
+    d_stddev_group: int
+    ema_decay: float
+    hflip: bool
+    concat_init: float = 0.01
+    random_init_losses: bool = False
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self, where):
+        _check_sizes(where, self.out_size, self.lq_size)
+        _check(self.r1_every >= 1, f"{where}.r1_every", "must be >= 1")
+
+
+@dataclass
+class GFPGANConfig:
+    """GFP-GAN v1 (methods.md §4). U-Net on the LQ upsampled to ``out_size`` (widths = half the
+    decoder's), W+ from its 4x4 feature, CS-SFT (``sft: cs``, half the channels modulated) or plain
+    SFT on all channels (``sft: full``, the ``gfpgan_sft`` ablation) after each up-StyledConv at
+    8..out, the prior frozen (v1) with random noise in training (fixed buffers at inference).
+    Losses (train_gfpgan_v1.yml): ``pixel_weight`` 0.1 (L1), ``pyramid_weight`` 1 (L1 of the U-Net
+    toRGB outputs vs the bilinear GT pyramid; off after ``pyramid_until`` steps), perceptual +
+    Gram style on VGG19 (``perceptual_weight`` 1, ``style_weight`` 50), ``gan_weight`` 0.1
+    (softplus, fresh StyleGAN2 D with R1 ``r1_gamma`` every ``r1_every``), facial component D's
+    (left eye, right eye, mouth; ``component_weight`` 1, Gram ``component_style_weight`` 200),
+    identity ``id_weight`` 10 (ArcFace ResNet-18 on gray 128, L1 of embeddings).
+    ``component_crop``: roi_align output side of [eyes, mouth] (80, 120 at 512 px).
+    ``landmarks``: "" = ``<train.hq_dir>/faces.json`` (the built-in faces), else a faces.json or
+    GFPGAN's FFHQ_eye_mouth_landmarks_512.pth. ``component_channels``: the component D widths
+    (64, 128, 256). ``init_latent_avg``: start the W+ head at the prior's mean w (not in v1).
+    """
+    arch: Literal["gfpgan"]
+    out_size: int
+    lq_size: int
+    train_preset: str
+    steps: int
+    batch_size: int
+    lr: float
+    sft: Literal["cs", "full"]
+    pixel_weight: float
+    pyramid_weight: float
+    pyramid_until: int
+    perceptual_weight: float
+    style_weight: float
+    gan_weight: float
+    r1_gamma: float
+    r1_every: int
+    component_weight: float
+    component_style_weight: float
+    component_crop: list[int]
+    component_channels: list[int]
+    eye_enlarge: float
+    id_weight: float
+    id_net: Literal["facenet", "arcface18"]
+    ema_decay: float
+    hflip: bool
+    landmarks: str = ""
+    init_latent_avg: bool = False
+    random_init_losses: bool = False
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self, where):
+        _check_sizes(where, self.out_size, self.lq_size)
+        _check(len(self.component_crop) == 2, f"{where}.component_crop", "[eye side, mouth side]")
+        _check(len(self.component_channels) == 3, f"{where}.component_channels", "three widths")
+        _check(self.r1_every >= 1, f"{where}.r1_every", "must be >= 1")
+
+    @property
+    def uses_components(self) -> bool:
+        return self.component_weight > 0 or self.component_style_weight > 0
+
+
+@dataclass
+class PSPConfig:
+    """pSp (methods.md §5), super-resolution setting. GradualStyleEncoder on the LQ upsampled to
+    ``out_size``: IR-SE units (``enc_units`` per stage, widths ``enc_widths``; paper [3,4,14,3],
+    [64,128,256,512]), FPN of width ``fpn_width``, map2style heads to W+, ``+ w_avg``
+    (``start_from_latent_avg``), the prior frozen (random noise in training, fixed at inference).
+    Losses: ``l2_weight`` 1, ``lpips_weight`` 0.8 (``lpips_net`` alex), ``id_weight`` 0.1
+    (``id_net``; facenet stands in for IR-SE50), ``w_norm_weight`` 0.005. Adam (the official
+    ``--optim_name adam``; the default Ranger is not implemented).
+    """
+    arch: Literal["psp"]
+    out_size: int
+    lq_size: int
+    train_preset: str
+    steps: int
+    batch_size: int
+    lr: float
+    enc_units: list[int]
+    enc_widths: list[int]
+    fpn_width: int
+    start_from_latent_avg: bool
+    l2_weight: float
+    lpips_weight: float
+    lpips_net: Literal["alex", "vgg"]
+    id_weight: float
+    id_net: Literal["facenet", "arcface18"]
+    w_norm_weight: float
+    ema_decay: float
+    hflip: bool
+    random_init_losses: bool = False
+    train_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self, where):
+        _check_sizes(where, self.out_size, self.lq_size)
+        _check(len(self.enc_units) == 4 and len(self.enc_widths) == 4, where,
+               "enc_units and enc_widths: four stages")
+        _check(self.out_size >= 32, f"{where}.out_size", "pSp needs out_size >= 32 (8 styles)")
+
+
 ARCH_CONFIGS: dict[str, type] = {
     "bicubic": BicubicConfig,
     "panini": PaniniConfig,
+    "gpen": GPENConfig,
+    "gfpgan": GFPGANConfig,
+    "psp": PSPConfig,
 }
 
 

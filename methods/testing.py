@@ -81,7 +81,39 @@ def tiny_dict(tmp: str | Path) -> dict:
               train_overrides={"factor": 8})
     d["methods"]["panini_sr"] = sr
     d["methods"]["panini_catconv"] = dict(sr, fusion="catconv")
+    d["methods"].update(copy.deepcopy(TINY_BASELINES))
     return d
+
+
+#: tiny GPEN / GFP-GAN / pSp entries (32 px prior of TINY); the built-in ones are in params.yaml
+TINY_BASELINES = {
+    "gpen": {
+        "arch": "gpen", "out_size": 32, "lq_size": 16, "train_preset": "panini_mfr",
+        "train_overrides": {}, "steps": 4, "batch_size": 4, "lr": 2e-3, "noise": "concat",
+        "finetune_generator": True, "concat_init": 0.01, "adv_weight": 1.0,
+        "content_weight": 1.0, "content_loss": "l1", "fm_weight": 0.02, "id_weight": 0.0,
+        "id_net": "facenet", "r1_gamma": 1.0, "r1_every": 2, "d_stddev_group": 0,
+        "ema_decay": 0.0, "hflip": True,
+    },
+    "gfpgan": {
+        "arch": "gfpgan", "out_size": 32, "lq_size": 16, "train_preset": "panini_mfr",
+        "train_overrides": {}, "steps": 4, "batch_size": 4, "lr": 2e-3, "sft": "cs",
+        "pixel_weight": 0.1, "pyramid_weight": 1.0, "pyramid_until": 50000,
+        "perceptual_weight": 0.0, "style_weight": 0.0, "gan_weight": 0.1, "r1_gamma": 10.0,
+        "r1_every": 2, "component_weight": 1.0, "component_style_weight": 200.0,
+        "component_crop": [8, 8], "component_channels": [4, 8, 8], "eye_enlarge": 1.4,
+        "id_weight": 0.0, "id_net": "arcface18", "init_latent_avg": True, "ema_decay": 0.0,
+        "hflip": True,
+    },
+    "psp": {
+        "arch": "psp", "out_size": 32, "lq_size": 4, "train_preset": "sr16_bilinear",
+        "train_overrides": {"factor": 8}, "steps": 4, "batch_size": 4, "lr": 1e-3,
+        "enc_units": [1, 1, 1, 1], "enc_widths": [4, 4, 8, 8], "fpn_width": 8,
+        "start_from_latent_avg": True, "l2_weight": 1.0, "lpips_weight": 0.0,
+        "lpips_net": "alex", "id_weight": 0.0, "id_net": "facenet", "w_norm_weight": 0.005,
+        "ema_decay": 0.0, "hflip": True,
+    },
+}
 
 
 def tiny_params(tmp: str | Path, edit=None) -> Params:
@@ -90,3 +122,18 @@ def tiny_params(tmp: str | Path, edit=None) -> Params:
     if edit is not None:
         edit(d)
     return build(Params, d)
+
+
+def baseline_env(tmp: str | Path, n: int = 8, edit=None):
+    """Tiny params + built-in synthetic faces (with faces.json landmarks) at 32 px in
+    ``tmp/hq`` + a 2-step prior checkpoint in ``tmp/ckpt/prior`` (for the baseline tests)."""
+    from methods.trainer import train
+    from pipeline.cmd_synth import write_faces
+    from pipeline.cmd_train import build_trainee
+
+    tmp = Path(tmp)
+    write_faces(tmp / "hq", n=n, size=32, seed=0)
+    params = tiny_params(tmp, edit=edit)
+    train(build_trainee("prior", params), params, tmp / "ckpt" / "prior", steps=2,
+          show_progress=False)
+    return params

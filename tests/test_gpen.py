@@ -1,0 +1,175 @@
+"""GPEN: shapes/range, concatenated encoder features, widened prior, ablations, losses, resume."""
+import numpy as np
+import pytest
+import torch
+
+from methods.gpen import GPEN, noise_list
+from methods.testing import baseline_env
+from methods.trainer import load_checkpoint, load_for_inference, train
+from pipeline.cmd_train import build_trainee
+from pipeline.errors import FRBenchError
+from pipeline.seeding import rng_for
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    torch.set_num_threads(1)
+    tmp = tmp_path_factory.mktemp("gpen")
+    return tmp, baseline_env(tmp)
+
+
+def _ready(name, params):
+    m = build_trainee(name, params)
+    m.setup_training(__import__("methods.base", fromlist=["TrainContext"]).TrainContext(
+        params, torch.device("cpu"), params.train.checkpoint_dir))
+    return m
+
+
+def _batch(m, params, n=4):
+    from methods.data import HQFolder
+    folder = HQFolder(params.train.hq_dir, m.out_size)
+    fn = m.sample_fn()
+    samples = [fn([folder[i]], rng_for(1, "t", i)) for i in range(n)]
+    return {k: torch.from_numpy(np.stack([s[k] for s in samples])) for k in samples[0]}
+
+
+@pytest.mark.parametrize("name", ["gpen", "gpen_nonoise", "gpen_noiseadd"])
+def test_output_shape_and_range(env, name):
+    _, params = env
+    p = params
+    if name != "gpen":
+        from methods.testing import tiny_params
+        noise = {"gpen_nonoise": "none", "gpen_noiseadd": "add"}[name]
+        p = tiny_params(params.train.hq_dir.rsplit("/", 1)[0],
+                        edit=lambda d: d["methods"]["gpen"].update(noise=noise))
+    m = _ready("gpen", p).eval()
+    x = torch.rand(3, 3, 16, 16) * 2 - 1
+    y = m.restore(torch.rand(3, 3, 24, 24) * 2 - 1)
+    assert y.shape == (3, 3, 32, 32) and y.min() >= -1 and y.max() <= 1
+    assert m(x).shape == (3, 3, 32, 32)
+    with pytest.raises(FRBenchError, match="expects LQ"):
+        m(torch.zeros(1, 3, 32, 32))
+
+
+def test_noise_list_order():
+    fs = [torch.full((1, 1, r, r), float(r)) for r in (32, 16, 8, 4)]
+    assert [int(f[0, 0, 0, 0]) for f in noise_list(fs)] == [4, 8, 8, 16, 16, 32, 32]
+
+
+def test_encoder_features_are_concatenated(env):
+    """conv1's output = cat([modconv(x), s * f4]) with f4 the encoder's 4x4 feature."""
+    _, params = env
+    m = _ready("gpen", params).eval()
+    assert m.generator.noise_mode == "concat"
+    c4 = m.generator.channels[4]
+    with torch.no_grad():
+        m.generator.conv1.noise.weight.fill_(0.5)
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    seen = {}
+    h = m.generator.conv1.noise.register_forward_hook(lambda mod, a, out: seen.update(out=out))
+    with torch.no_grad():
+        m(x)
+        _, feats = m.encoder(torch.nn.functional.interpolate(x, size=32, mode="bicubic",
+                                                             align_corners=False))
+    h.remove()
+    out = seen["out"]
+    assert out.shape == (2, 2 * c4, 4, 4)
+    torch.testing.assert_close(out[:, c4:], 0.5 * feats[-1])
+    # the next layer sees 2C input channels
+    assert m.generator.convs[0].conv.in_ch == 2 * c4
+
+
+def test_widened_prior_starts_as_the_pretrained_prior(env):
+    """With the feature scalars at 0 the widened concat prior reproduces the add-noise prior."""
+    _, params = env
+    m = _ready("gpen", params).eval()
+    from methods.prior import build_generator
+    from methods.baseline_common import prior_state
+    g = build_generator(params.prior.arch)
+    gsd, _, _ = prior_state(params.train.checkpoint_dir, 32)
+    g.load_state_dict(gsd)
+    with torch.no_grad():
+        for n, p in g.named_parameters():
+            if n.endswith("noise.weight"):
+                p.zero_()
+        z = torch.randn(2, params.prior.arch.style_dim)
+        feats = [torch.randn(2, m.generator.channels[r], r, r) for r in (32, 16, 8, 4)]
+        a = m.generator(z, noise=noise_list(feats), randomize_noise=False)
+        b = g(z, randomize_noise=False)
+        torch.testing.assert_close(a, b, atol=2e-3, rtol=0)
+        m.generator.convs[1].noise.weight.fill_(1.0)
+        assert (m.generator(z, noise=noise_list(feats), randomize_noise=False) - b).abs().max() > 1e-3
+
+
+def test_noft_trains_only_new_entries(env):
+    from methods.testing import tiny_params
+    _, params = env
+    p = tiny_params(params.train.hq_dir.rsplit("/", 1)[0],
+                    edit=lambda d: d["methods"]["gpen"].update(finetune_generator=False,
+                                                               adv_weight=0.0, fm_weight=0.0))
+    m = _ready("gpen", p)
+    before = {k: v.clone() for k, v in m.generator.state_dict().items()}
+    opt = m.make_optimizers()["g"]
+    for _ in range(2):
+        loss, _ = m.g_step(_batch(m, p), 0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = m.generator.state_dict()
+    assert torch.equal(before["style.1.weight"], after["style.1.weight"])  # mapping frozen
+    w0, w1 = before["convs.1.conv.weight"], after["convs.1.conv.weight"]
+    cin = w0.shape[2] // 2
+    assert torch.equal(w0[:, :, :cin], w1[:, :, :cin])  # pretrained columns fixed
+    assert not torch.equal(w0[:, :, cin:], w1[:, :, cin:])  # new (concat) columns train
+    assert not torch.equal(before["convs.1.noise.weight"], after["convs.1.noise.weight"])
+
+
+def test_loss_step_lowers_objective(env):
+    _, params = env
+    m = _ready("gpen", params)
+    batch = _batch(m, params)
+    opt = m.make_optimizers()["g"]
+    for p in m.discriminator.parameters():
+        p.requires_grad_(False)
+    first = None
+    for _ in range(4):
+        loss, logs = m.g_step(batch, 1)
+        first = float(loss.detach()) if first is None else first
+        assert set(logs) >= {"content", "g_adv", "fm"}
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(m.g_step(batch, 1)[0]) < first
+
+
+def test_resume_equality_and_wrong_checkpoint(env, tmp_path):
+    _, params = env
+    full = train(build_trainee("gpen", params), params, tmp_path / "full", show_progress=False)
+    train(build_trainee("gpen", params), params, tmp_path / "split", stop_after=2,
+          show_progress=False)
+    rest = train(build_trainee("gpen", params), params, tmp_path / "split", resume=True,
+                 show_progress=False)
+    assert rest["step"] == full["step"] == 4
+    a = load_checkpoint(tmp_path / "full" / "model.pt")["model"]
+    b = load_checkpoint(tmp_path / "split" / "model.pt")["model"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+    assert [h["loss_g"] for h in full["history"]] == pytest.approx(
+        [h["loss_g"] for h in rest["history"]], rel=1e-5)
+    # the checkpoint loads into GPEN, and is refused by another method
+    load_for_inference(build_trainee("gpen", params), tmp_path / "full" / "model.pt")
+    for other in ("gfpgan", "psp", "panini"):
+        with pytest.raises(FRBenchError, match="checkpoint is for method 'gpen'"):
+            load_for_inference(build_trainee(other, params), tmp_path / "full" / "model.pt")
+
+
+def test_random_init_id_loss_is_switched_off_and_recorded(env, tmp_path, monkeypatch):
+    from methods.testing import tiny_params
+    _, params = env
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    p = tiny_params(params.train.hq_dir.rsplit("/", 1)[0],
+                    edit=lambda d: d["methods"]["gpen"].update(id_weight=1.0))
+    m = _ready("gpen", p)
+    assert m.id_weight == 0.0 and m._id is None
+    assert "random-init" in m.provenance["id_net"] and "loss weight 0" in m.provenance["id_net"]
+    assert isinstance(m, GPEN)
