@@ -248,6 +248,7 @@ class GPENConfig:
     ema_decay: float
     hflip: bool
     concat_init: float = 0.01
+    noise_init: float = 0.0  # initial value of the noise (feature) scalars; GPEN 0
     random_init_losses: bool = False
     train_overrides: dict[str, Any] = field(default_factory=dict)
 

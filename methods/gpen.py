@@ -110,6 +110,11 @@ class GPEN(Method):
             gsd = {k: (torch.zeros_like(v) if k.endswith("noise.weight") else v)
                    for k, v in gsd.items()}  # GPEN: the feature scalars start at 0
         load_state(self.generator, gsd, prov, "prior generator")
+        if c.noise_init:
+            with torch.no_grad():
+                for n, p in self.generator.named_parameters():
+                    if n.endswith("noise.weight"):
+                        p.fill_(c.noise_init)
         if self.discriminator is not None:
             load_state(self.discriminator, dsd, prov, "prior discriminator")
         self.provenance["prior"] = prov

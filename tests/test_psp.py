@@ -1,0 +1,138 @@
+"""pSp: shapes/range, W+ = E(x) + w_avg, map2style layout, losses, resume, wrong checkpoint."""
+import numpy as np
+import pytest
+import torch
+
+from methods.base import TrainContext
+from methods.psp import GradualStyleBlock, GradualStyleEncoder
+from methods.testing import baseline_env, tiny_params
+from methods.trainer import load_checkpoint, load_for_inference, train
+from pipeline.cmd_train import build_trainee
+from pipeline.errors import FRBenchError
+from pipeline.seeding import rng_for
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    torch.set_num_threads(1)
+    tmp = tmp_path_factory.mktemp("psp")
+    return tmp, baseline_env(tmp)
+
+
+def _ready(params):
+    m = build_trainee("psp", params)
+    m.setup_training(TrainContext(params, torch.device("cpu"), params.train.checkpoint_dir))
+    return m
+
+
+def _batch(m, params, n=4):
+    from methods.data import HQFolder
+    folder = HQFolder(params.train.hq_dir, m.out_size)
+    fn = m.sample_fn()
+    samples = [fn([folder[i]], rng_for(1, "t", i)) for i in range(n)]
+    return {k: torch.from_numpy(np.stack([s[k] for s in samples])) for k in samples[0]}
+
+
+def test_output_shape_range_and_frozen_decoder(env):
+    _, params = env
+    m = _ready(params).eval()
+    assert m.lq_size == 4
+    y = m.restore(torch.rand(2, 3, 9, 9) * 2 - 1)
+    assert y.shape == (2, 3, 32, 32) and y.min() >= -1 and y.max() <= 1
+    assert not any(p.requires_grad for p in m.generator.parameters())
+    # inference is deterministic (fixed noise buffers)
+    x = torch.rand(2, 3, 4, 4) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(m(x), m(x))
+
+
+def test_codes_add_the_average_latent(env):
+    _, params = env
+    m = _ready(params).eval()
+    assert m.latent_avg.abs().sum() > 0  # set from the prior's mapping in setup_training
+    with torch.no_grad():
+        for blk in m.encoder.styles:  # zero every map2style output -> codes = w_avg exactly
+            blk.linear.weight.zero_()
+            blk.linear.bias.zero_()
+        x = torch.rand(2, 3, 4, 4) * 2 - 1
+        codes = m.codes(x)
+        torch.testing.assert_close(codes, m.latent_avg.view(1, 1, -1).expand(2, m.generator.n_latent, -1))
+        ref = m.generator(m.latent_avg.expand(2, -1), input_is_latent=True, randomize_noise=False)
+        torch.testing.assert_close(m(x), ref)
+    p = tiny_params(params.train.hq_dir.rsplit("/", 1)[0],
+                    edit=lambda d: d["methods"]["psp"].update(start_from_latent_avg=False))
+    m2 = build_trainee("psp", p).eval()
+    m2.load_state_dict(m.state_dict())
+    with torch.no_grad():
+        assert m2.codes(x).abs().max() == 0
+
+
+def test_map2style_layout():
+    enc = GradualStyleEncoder(64, [1, 1, 1, 1], [4, 4, 8, 8], 8, 10, 16)
+    # coarse heads read c3 (4x4: 2 convs), middle p2 (8x8: 3), fine p1 (16x16: 4)
+    n_convs = [sum(isinstance(l, torch.nn.Conv2d) for l in s.convs) for s in enc.styles]
+    assert n_convs == [2] * 3 + [3] * 4 + [4] * 3
+    assert enc(torch.zeros(2, 3, 64, 64)).shape == (2, 10, 16)
+    blk = GradualStyleBlock(8, 8, 16, 5)
+    assert blk(torch.zeros(1, 8, 16, 16)).shape == (1, 5)
+    with pytest.raises(FRBenchError, match="fpn_width"):
+        GradualStyleEncoder(64, [1, 1, 1, 1], [4, 4, 8, 16], 8, 10, 16)
+
+
+def test_loss_step_lowers_objective(env):
+    _, params = env
+    m = _ready(params)
+    batch = _batch(m, params)
+    opt = m.make_optimizers()["g"]
+
+    def objective():
+        torch.manual_seed(0)  # the same decoder noise at every evaluation
+        loss, logs = m.g_step(batch, 0)
+        assert set(logs) >= {"l2", "w_norm"}
+        return loss
+    first = float(objective().detach())
+    for _ in range(4):
+        loss = objective()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(objective().detach()) < first
+
+
+def test_resume_equality_and_wrong_checkpoint(env, tmp_path):
+    _, params = env
+    full = train(build_trainee("psp", params), params, tmp_path / "full", show_progress=False)
+    train(build_trainee("psp", params), params, tmp_path / "split", stop_after=2,
+          show_progress=False)
+    rest = train(build_trainee("psp", params), params, tmp_path / "split", resume=True,
+                 show_progress=False)
+    a = load_checkpoint(tmp_path / "full" / "model.pt")["model"]
+    b = load_checkpoint(tmp_path / "split" / "model.pt")["model"]
+    assert "latent_avg" in a
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+    assert [h["loss_g"] for h in full["history"]] == pytest.approx(
+        [h["loss_g"] for h in rest["history"]], rel=1e-5)
+    m = build_trainee("psp", params)
+    load_for_inference(m, tmp_path / "full" / "model.pt")
+    torch.testing.assert_close(m.latent_avg, a["latent_avg"])
+    with pytest.raises(FRBenchError, match="checkpoint is for method 'psp'"):
+        load_for_inference(build_trainee("gfpgan", params), tmp_path / "full" / "model.pt")
+
+
+def test_random_init_backbone_losses_are_off_unless_allowed(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    _, params = env
+    root = params.train.hq_dir.rsplit("/", 1)[0]
+    p = tiny_params(root, edit=lambda d: d["methods"]["psp"].update(id_weight=0.1,
+                                                                    lpips_weight=0.8))
+    m = _ready(p)
+    assert m.id_weight == 0 and m.lpips_weight == 0
+    assert "loss weight 0" in m.provenance["id_net"] and "loss weight 0" in m.provenance["lpips_alex"]
+    p2 = tiny_params(root, edit=lambda d: d["methods"]["psp"].update(
+        lpips_weight=0.8, random_init_losses=True))
+    m2 = _ready(p2)
+    assert m2.lpips_weight == 0.8 and m2._lpips is not None
+    assert "random-init" in m2.provenance["lpips_alex"]
+    loss, logs = m2.g_step(_batch(m2, p2, n=2), 0)
+    assert "lpips" in logs and torch.isfinite(loss)
