@@ -24,8 +24,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
-#: stages in dependency order; baselines: append "gpen", "gfpgan", "psp" entries here
-STAGES = ["prior", "dre", "bicubic", "panini", "panini_catconv", "panini_sr"]
+#: stages in dependency order (the baselines need only the prior)
+STAGES = ["prior", "dre", "bicubic", "panini", "panini_catconv", "panini_sr",
+          "gpen", "gpen_noft", "gpen_nonoise", "gpen_noiseadd", "gfpgan", "gfpgan_sft", "psp"]
 
 
 def _rss_mb() -> float:
@@ -62,13 +63,10 @@ class PeakRSS:
 
 
 def make_faces(folder: Path, n: int, size: int, seed: int) -> None:
-    from pipeline.imageio import write_png
-    from pipeline.synthfaces import face_id, render_face
+    """Built-in faces with their faces.json (GFP-GAN's component boxes read it)."""
+    from pipeline.cmd_synth import write_faces
 
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        img, _ = render_face(i, size, seed)
-        write_png(folder / f"{face_id(i)}.png", img)
+    write_faces(folder, n=n, size=size, seed=seed)
 
 
 def bench_stage(name: str, params, root: Path, steps: int, device: str) -> dict:

@@ -153,12 +153,18 @@ class GPEN(Method):
                                          betas=(0.0, 0.99 ** r))
         return opts
 
+    #: G step first, then D on the G step's (detached) output: one generator forward per step
+    #: (GPEN's train_simple updates D first on a fresh fake; same losses, ~20% cheaper here)
+    step_order = ("g", "d")
+
     def d_step(self, batch, step):
         if self.discriminator is None:
             return None
         c = self.cfg
-        with torch.no_grad():
-            fake = self.forward(batch["lq"])
+        fake = self.__dict__.pop("_fake", None)
+        if fake is None:
+            with torch.no_grad():
+                fake = self.forward(batch["lq"])
         real = batch["hq"]
         real_pred = self.discriminator(real)
         fake_pred = self.discriminator(fake)
@@ -175,6 +181,7 @@ class GPEN(Method):
     def g_step(self, batch, step):
         c = self.cfg
         out = self.forward(batch["lq"])
+        self.__dict__["_fake"] = out.detach()
         hq = batch["hq"]
         if c.content_loss == "l1":
             content = F.l1_loss(out, hq)
