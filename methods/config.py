@@ -217,7 +217,9 @@ class GPENConfig:
     frozen; only the encoder, the noise scalars and, in concat mode, the new input columns train).
     ``concat_init``: scale of the new (concatenated-channel) input weights when the add-mode prior
     is widened for concat mode (the old columns are copied, so the widened prior reproduces the
-    pretrained one exactly while the noise scalars are 0).
+    pretrained one exactly while the noise scalars are 0). ``noise_init``: the scalars' initial
+    value (GPEN 0; in the built-in tier's 100 steps a scalar starting at 0 barely moves, so the
+    built-in entries start at 1 with full-size new columns, README "Baselines").
     Losses: paper ``adv_weight`` 1 (non-saturating), ``content_weight`` 1 (``content_loss`` l1;
     the official train_simple uses smooth_l1), ``fm_weight`` 0.02 (discriminator feature
     matching), ``id_weight`` 0 (official code 1.0; ``id_net`` facenet stands in for IR-SE50).
