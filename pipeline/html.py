@@ -94,7 +94,8 @@ def _grids(params, rows, restored_root) -> str:
             ids = pick_ids(gt, n, prefix=f"{lvl}_" if lvl else None)
             png = labelled_grid_png(folders, labels, ids, px)
             cap = f"{s}" + (f", level {lvl}" if lvl else "") + f": {', '.join(labels)}"
-            figs.append(f'<figure><img src="{_b64(png)}" alt="{H.escape(cap)}">'
+            w = round(len(labels) * (px + 2) * 1.5)  # shown 1.5x, pixelated (small file)
+            figs.append(f'<figure><img src="{_b64(png)}" width="{w}" alt="{H.escape(cap)}">'
                         f"<figcaption>{H.escape(cap)}</figcaption></figure>")
         parts.append(f"<h3>Test set <code>{H.escape(s)}</code></h3><div class='grids'>"
                      + "".join(figs) + "</div>")
@@ -143,7 +144,7 @@ def render_html(params, df, metrics, rows, tables, figs, theta, builtin, hib,
         o.append(f"<img class='plot' src='{_b64(Path(f).read_bytes())}' "
                  f"alt='{H.escape(Path(f).stem)}'>")
     o.append("<h2 id='samples'>Samples per degradation level</h2><p class='note'>Columns: LQ "
-             "input, each method, GT; nearest-neighbour upscaled thumbnails.</p>")
+             "input, each method, GT; 256-colour thumbnails shown 1.5x (nearest neighbour).</p>")
     o.append(_grids(params, rows, restored_root))
     o.append("<h2 id='provenance'>Provenance</h2><ul>")
     o += [f"<li>{H.escape(x)}</li>" for x in provenance_lines(rows)]

@@ -132,7 +132,7 @@ def theta_vs_r(theta, published, out: Path) -> Path | None:
     ax.set_xlabel("degradation level (more downsampling →)")
     ax.set_ylabel("θ = mean prior mask, last DAFI block")
     ax.set_title("GAN-prior usage θ vs downsampling r")
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, loc="upper left", fontsize=9)
     fig.tight_layout()
     p = _save(fig, out / "theta_vs_r.png")
     plt.close(fig)

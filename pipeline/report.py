@@ -169,7 +169,10 @@ def leaderboard_frame(rows: list[dict]):
         rec["comparable_with_published"] = bool(r.get("comparable_with_published"))
         recs.append(rec)
     df = pd.DataFrame(recs)
-    return df.sort_values(["set", "group", "rank"], kind="stable").reset_index(drop=True), metrics
+    order = {s: i for i, s in enumerate(dict.fromkeys(r["set"] for r in rows))}  # params order
+    df["_o"] = [order[s] for s in df["set"]]
+    df = df.sort_values(["_o", "group", "rank"], kind="stable").drop(columns="_o")
+    return df.reset_index(drop=True), metrics
 
 
 # ------------------------------------------------------------------------------------------
