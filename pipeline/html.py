@@ -120,7 +120,7 @@ def render_html(params, df, metrics, rows, tables, figs, theta, builtin, hib,
                  f"{H.escape(NOT_COMPARABLE)}</p>")
     o.append("<h2 id='leaderboard'>Leaderboard</h2><p class='note'>Ranked only within one test "
              "set and one comparability group (same protocol, settings and backbone weights); "
-             "rank = mean of per-metric ranks. Click a column header to sort.</p>")
+             "rank by the mean of per-metric ranks (ties share a rank). Click a column header to sort.</p>")
     for s, sdf in df.groupby("set", sort=False):
         for g, gdf in sdf.groupby("group", sort=False):
             header = ["rank", "method"] + [f"{m} {arrow(hib[m])}" for m in metrics]

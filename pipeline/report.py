@@ -145,13 +145,13 @@ def add_ranks(rows: list[dict], metrics: list[str]) -> None:
                 have = [r for r in g if value(r, m) is not None and math.isfinite(value(r, m))]
                 if len(have) < 2:
                     continue
-                hib = higher_is_better(g, m)
-                ordered = sorted(have, key=lambda r: value(r, m), reverse=hib)
-                for i, r in enumerate(ordered):
-                    score[id(r)].append(i + 1)
+                sign = 1.0 if higher_is_better(g, m) else -1.0
+                for r in have:  # competition ranking: ties share the better rank
+                    score[id(r)].append(1 + sum(sign * value(o, m) > sign * value(r, m)
+                                                for o in have))
             means = {k: (sum(v) / len(v) if v else math.inf) for k, v in score.items()}
-            for i, r in enumerate(sorted(g, key=lambda r: (means[id(r)], r["method"]))):
-                r["rank"] = i + 1
+            for r in g:
+                r["rank"] = 1 + sum(means[id(o)] < means[id(r)] for o in g)
                 r["group"] = provenance_key(r)
 
 
@@ -172,7 +172,7 @@ def leaderboard_frame(rows: list[dict]):
     order = {s: i for i, s in enumerate(dict.fromkeys(r["set"] for r in rows))}  # params order
     df["_o"] = [order[s] for s in df["set"]]
     df = df.sort_values(["_o", "group", "rank"], kind="stable").drop(columns="_o")
-    return df.reset_index(drop=True), metrics
+    return df.reset_index(drop=True), metrics  # ties keep params order (stable sort)
 
 
 # ------------------------------------------------------------------------------------------
@@ -314,8 +314,8 @@ def leaderboard_md(df, metrics, rows, builtin: bool, hib: dict) -> str:
     if builtin:
         lines += [f"> **{NOT_COMPARABLE}**", ""]
     lines += ["Rows are ranked only within one test set and one comparability group (same "
-              "protocol, settings and backbone weights); rank = mean of per-metric ranks. "
-              "Ablations are marked *(abl.)*.", ""]
+              "protocol, settings and backbone weights); rank by the mean of per-metric "
+              "ranks (ties share a rank). Ablations are marked *(abl.)*.", ""]
     for s, sdf in df.groupby("set", sort=False):
         for g, gdf in sdf.groupby("group", sort=False):
             lines += [f"## Test set `{s}` — group `{g}`", ""]

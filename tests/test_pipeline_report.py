@@ -83,6 +83,14 @@ def test_report_files_and_ranks(fake):
         html.replace("http-equiv", "")
 
 
+def test_ties_share_a_rank(fake):
+    from pipeline.report import leaderboard_frame, load_rows
+    params, res, tmp = fake
+    _write(res, _summary("panini", "mfr", 20.0, 0.3, 10.0))   # same numbers as bicubic
+    df, _ = leaderboard_frame(load_rows(params, res))
+    assert list(df[df.set == "mfr"]["rank"]) == [1, 1]
+
+
 def test_never_ranked_across_provenance(fake):
     from pipeline.report import leaderboard_frame, load_rows
     params, res, tmp = fake
