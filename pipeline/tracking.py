@@ -87,7 +87,10 @@ def git_state() -> dict:
         except Exception:
             return ""
     commit = _git("rev-parse", "HEAD")
-    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    # files the pipeline itself rewrites during a repro (dvc.lock, committed reports) do not
+    # make the code or params dirty
+    changed = [ln[3:] for ln in _git("status", "--porcelain", "--untracked-files=no").splitlines()]
+    dirty = any(not (f == "dvc.lock" or f.startswith("reports/")) for f in changed)
     return {"git_commit": commit or "unknown", "git_dirty": str(dirty).lower()}
 
 

@@ -84,3 +84,23 @@ def test_cli_never_imports_mlflow_when_disabled(tmp_path):
                             "FRBENCH_MLFLOW": "0"})
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip().endswith("False")
+
+
+def test_git_dirty_ignores_pipeline_outputs(tmp_path, monkeypatch):
+    from pipeline.tracking import git_state
+
+    def git(*a):
+        subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)
+    git("init", "-q")
+    git("config", "user.email", "t@t")
+    git("config", "user.name", "t")
+    for f in ("dvc.lock", "params.yaml"):
+        (tmp_path / f).write_text("a\n")
+    git("add", "-A")
+    git("commit", "-qm", "x")
+    monkeypatch.chdir(tmp_path)
+    assert git_state()["git_dirty"] == "false"
+    (tmp_path / "dvc.lock").write_text("b\n")      # rewritten by dvc during a repro
+    assert git_state()["git_dirty"] == "false"
+    (tmp_path / "params.yaml").write_text("b\n")   # a real change
+    assert git_state()["git_dirty"] == "true"
