@@ -89,7 +89,8 @@ def git_state() -> dict:
     commit = _git("rev-parse", "HEAD")
     # files the pipeline itself rewrites during a repro (dvc.lock, committed reports) do not
     # make the code or params dirty
-    changed = [ln[3:] for ln in _git("status", "--porcelain", "--untracked-files=no").splitlines()]
+    status = _git("status", "--porcelain", "--untracked-files=no")  # "XY path" (stripped)
+    changed = [ln[2:].strip() for ln in status.splitlines()]
     dirty = any(not (f == "dvc.lock" or f.startswith("reports/")) for f in changed)
     return {"git_commit": commit or "unknown", "git_dirty": str(dirty).lower()}
 
