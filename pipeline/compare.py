@@ -97,7 +97,8 @@ def markdown(changes: list[Change], baseline: str, show_all: bool = False) -> st
             f"**{'FAIL' if n_reg else 'PASS'}**: {n_reg} regression(s), "
             f"{sum(c.status == 'improvement' for c in changes)} improvement(s), "
             f"{len(changes)} metric(s) compared.\n\n")
-    shown = [c for c in changes if show_all or c.status != "ok"]
+    shown = [c for c in changes if show_all or not (c.status == "ok" or
+                                                    (c.status == "info" and c.diff == 0))]
     if not shown:
         return head + "No metric moved beyond its tolerance.\n"
     order = {"regression": 0, "removed": 1, "improvement": 2, "added": 3, "info": 4, "ok": 5}
