@@ -36,3 +36,10 @@ bench: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+.PHONY: check-rerun report compare
+check-rerun: $(STAMP)
+	. $(VENV)/bin/activate && scripts/check_rerun.sh
+
+compare: $(STAMP)
+	. $(VENV)/bin/activate && frbench compare

@@ -158,7 +158,12 @@ class MLflowConfig:
 
 @dataclass
 class ReportConfig:
+    """``frbench report``: ``out_dir`` (reports/), ``published_dir`` (published numbers as data),
+    ``samples`` images per test set in the HTML grids, ``grid_px`` thumbnail side there."""
     out_dir: str
+    published_dir: str = "reports/published"
+    samples: int = 4
+    grid_px: int = 96
 
 
 @dataclass
@@ -170,8 +175,35 @@ class RegressionRule:
 
 @dataclass
 class RegressionConfig:
+    """``frbench compare``: ``baseline`` git revision, ``metrics_file`` compared with
+    ``dvc metrics diff``, ``rules`` per metric name (a key of the flattened metric path's last
+    part; ``deg_*`` style prefixes match with a trailing ``*``). A metric is a regression when it
+    moved in the worse direction by more than ``atol`` AND more than ``rtol`` x |old|."""
     baseline: str
     rules: dict[str, RegressionRule]
+    metrics_file: str = "reports/metrics.json"
+    out: str = "reports/regression.md"
+
+
+@dataclass
+class PipelineConfig:
+    """What dvc.yaml iterates over. ``methods`` x ``testsets``: the restore_eval matrix;
+    ``ablations`` x ``ablation_testsets``: the ablation matrix; ``theta_method`` on
+    ``theta_testset``: Table 4. ``launcher``: how training is started (``python -m pipeline.cli``
+    or ``torchrun --nproc_per_node=N -m pipeline.cli``)."""
+    methods: list[str]
+    testsets: list[str]
+    ablations: list[str]
+    ablation_testsets: list[str]
+    launcher: str
+    theta_method: str = "panini"
+    theta_testset: str = "ladder"
+
+    def validate(self, where: str) -> None:
+        both = set(self.methods) & set(self.ablations)
+        if both:
+            raise FRBenchError(f"params: {where}: {sorted(both)} listed in both methods and "
+                               "ablations (each cell must be produced by one stage)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -220,3 +252,19 @@ class Params:
     mlflow: Optional[MLflowConfig] = None
     report: Optional[ReportConfig] = None
     regression: Optional[RegressionConfig] = None
+    pipeline: Optional[PipelineConfig] = None
+
+    def validate(self, where: str) -> None:
+        pl = self.pipeline
+        if pl is None:
+            return
+        known_m = set(self.methods or {})
+        for name in list(pl.methods) + list(pl.ablations) + [pl.theta_method]:
+            if self.methods is not None and name not in known_m:
+                raise FRBenchError(f"params: pipeline: method '{name}' has no entry under "
+                                   f"'methods' (have: {', '.join(sorted(known_m))})")
+        known_s = set(self.testsets.sets) if self.testsets is not None else None
+        for s in list(pl.testsets) + list(pl.ablation_testsets) + [pl.theta_testset]:
+            if known_s is not None and s not in known_s:
+                raise FRBenchError(f"params: pipeline: test set '{s}' has no entry under "
+                                   f"'testsets.sets' (have: {', '.join(sorted(known_s))})")

@@ -87,7 +87,11 @@ def git_state() -> dict:
         except Exception:
             return ""
     commit = _git("rev-parse", "HEAD")
-    dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    # files the pipeline itself rewrites during a repro (dvc.lock, committed reports) do not
+    # make the code or params dirty
+    status = _git("status", "--porcelain", "--untracked-files=no")  # "XY path" (stripped)
+    changed = [ln[2:].strip() for ln in status.splitlines()]
+    dirty = any(not (f == "dvc.lock" or f.startswith("reports/")) for f in changed)
     return {"git_commit": commit or "unknown", "git_dirty": str(dirty).lower()}
 
 
@@ -146,3 +150,55 @@ def run(kind: str, name: str, *, cfg, params: Optional[dict] = None,
         if params:
             wrapped.log_params(params)
         yield wrapped
+
+
+def start_parent(params) -> Optional[str]:
+    """Open (and close) the parent run of one ``dvc repro``: params, tags (git commit, dirty
+    flag, profile, protocol); its id goes to ``.frbench_mlflow_parent`` so the stages' child
+    runs attach to it (``parent_run_id``). Returns the id, or None when MLflow is off."""
+    cfg = getattr(params, "mlflow", None)
+    if not enabled(cfg):
+        PARENT_FILE.unlink(missing_ok=True)
+        return None
+    mlflow = _import_mlflow()
+    if mlflow is None:
+        return None
+    from pipeline.config import to_dict
+    mlflow.set_tracking_uri(cfg.tracking_uri)
+    mlflow.set_experiment(cfg.experiment)
+    tags = {"kind": "repro", **git_state(), "profile": params.profile,
+            "protocol": getattr(params.evaluate, "protocol", ""),
+            "dvc_exp": os.environ.get("DVC_EXP_NAME", "")}
+    with mlflow.start_run(run_name=f"repro:{params.profile}",
+                          tags={k: str(v) for k, v in tags.items()}) as r:
+        _MlflowRun(mlflow, r).log_params(
+            {k: to_dict(getattr(params, k)) for k in ("seed", "device", "pipeline", "evaluate")
+             if getattr(params, k, None) is not None})
+        rid = r.info.run_id
+    tmp = PARENT_FILE.with_name(PARENT_FILE.name + ".tmp")
+    tmp.write_text(rid + "\n")
+    os.replace(tmp, PARENT_FILE)
+    log.info("mlflow parent run %s", rid)
+    return rid
+
+
+def log_to_parent(params, paths: list, metrics: Optional[dict] = None) -> None:
+    """Attach report files (and headline metrics) to the repro's parent run, if any."""
+    cfg = getattr(params, "mlflow", None)
+    pid = parent_run_id()
+    if not enabled(cfg) or not pid:
+        return
+    mlflow = _import_mlflow()
+    if mlflow is None:
+        return
+    mlflow.set_tracking_uri(cfg.tracking_uri)
+    client = mlflow.tracking.MlflowClient()
+    try:
+        for p in paths:
+            if Path(p).exists():
+                client.log_artifact(pid, str(p), artifact_path="reports")
+        for k, v in (metrics or {}).items():
+            if v is not None and v == v and abs(float(v)) != float("inf"):
+                client.log_metric(pid, k, float(v))
+    except Exception as e:  # reports stand on their own; MLflow is a viewer
+        log.warning("mlflow: could not log to parent run %s: %s", pid, e)

@@ -1,0 +1,135 @@
+"""``frbench preflight``: the first stage of ``dvc repro``. Checks, before any work, that every
+dataset folder, list file and weight file the current params need exists, and stops with the
+path and the fix otherwise. At the built-in profile (synthetic faces, random-init backbones
+allowed) there is nothing to find, so it passes. Writes a small deterministic record
+(``--out``, default data/preflight.json) that the HQ stages depend on; with ``--start-run`` it
+also opens the repro's MLflow parent run (id in ``.frbench_mlflow_parent``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from pipeline.errors import FRBenchError
+
+log = logging.getLogger(__name__)
+
+# metric -> weight names it needs (metrics.weights.KNOWN keys), given the protocol
+_LPIPS = {"vgg": "vgg16", "alex": "alexnet"}
+
+
+def add_arguments(p):
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--out", default="data/preflight.json")
+    p.add_argument("--start-run", action="store_true",
+                   help="open the MLflow parent run of this repro (when mlflow.enabled)")
+
+
+def needed_weights(params) -> list[str]:
+    from metrics.protocols import get_protocol
+    ev = params.evaluate
+    proto = get_protocol(ev.protocol)
+    mets = proto.select(ev.metrics)
+    names = []
+    if "lpips" in mets:
+        names.append(_LPIPS[proto.lpips_net])
+    if {"fid", "kid"} & set(mets):
+        names.append("inception_fid")
+        if "fid" in mets and proto.fid_ref != "gt":
+            names.append(proto.fid_ref)
+    if "deg_facenet" in mets:
+        names.append("facenet_vggface2")
+    if "deg_arcface18" in mets:
+        names.append("arcface18_vqfr")
+    return names
+
+
+def _method_paths(params) -> list[tuple[str, str]]:
+    """String values of methods entries that name files (keys ending in path/ckpt/checkpoint/
+    weights, or values ending in .pt/.pth/.pkl) -> [(dotted key, path)]."""
+    from pipeline.config import to_dict
+    out = []
+    for name in _pipeline_methods(params):
+        for k, v in to_dict(params.methods[name]).items():
+            if isinstance(v, str) and v and (k.endswith(("path", "ckpt", "checkpoint", "weights"))
+                                             or v.endswith((".pt", ".pth", ".pkl"))):
+                out.append((f"methods.{name}.{k}", v))
+    return out
+
+
+def _pipeline_methods(params) -> list[str]:
+    pl = params.pipeline
+    names = list(pl.methods) + list(pl.ablations) if pl else list(params.methods or {})
+    return [n for n in dict.fromkeys(names) if n in (params.methods or {})]
+
+
+def check(params, params_path: str = "params.yaml") -> dict:
+    """Raise FRBenchError at the first missing input (path + fix); return what was checked."""
+    checked: list[str] = []
+    d = params.data
+    if d is not None and d.source == "folder":
+        for split in ("train", "test"):
+            s = getattr(d, split)
+            folder = Path(s.folder)
+            if not folder.is_dir():
+                raise FRBenchError(
+                    f"{folder}: data.{split}.folder does not exist. Put the "
+                    f"{'FFHQ training' if split == 'train' else 'CelebA-HQ test'} images there "
+                    f"(aligned face PNG/JPG files), or set data.{split}.folder in {params_path} "
+                    "(README: 'Paper profile step by step')")
+            if not any(folder.iterdir()):
+                raise FRBenchError(f"{folder}: data.{split}.folder is empty; copy the images there")
+            checked.append(str(folder))
+            if s.list:
+                if not Path(s.list).is_file():
+                    raise FRBenchError(f"{s.list}: data.{split}.list does not exist; supply the "
+                                       "image list file or set the key to null to use every image")
+                checked.append(str(s.list))
+    w = params.weights
+    if w is not None and params.evaluate is not None and not w.allow_random_init:
+        from metrics.weights import resolve
+        for name in needed_weights(params):
+            try:
+                r = resolve(name, (w.paths or {}).get(name), allow_random_init=False,
+                            allow_download=w.allow_download,
+                            search_dirs=tuple(w.search_dirs))
+            except FRBenchError as e:
+                raise FRBenchError(f"weight file for '{name}' (evaluate.protocol "
+                                   f"{params.evaluate.protocol}): {e}") from None
+            checked.append(f"{name}:{r.provenance}")
+    for key, path in _method_paths(params):
+        if not Path(path).is_file():
+            raise FRBenchError(f"{path}: {key} does not exist; download the official file and put "
+                               f"it there, or change {key} in {params_path}")
+        checked.append(path)
+    if params.train is not None and not params.train.allow_random_vgg and any(
+            getattr(params.methods[m], "perceptual_weight", 0) for m in _pipeline_methods(params)):
+        from metrics.weights import resolve
+        r = resolve("vgg16", (w.paths or {}).get("vgg16") if w else None, allow_random_init=False,
+                    search_dirs=tuple(w.search_dirs) if w else ())
+        checked.append(f"vgg16:{r.provenance}")
+    if str(params.device).startswith("cuda"):
+        import torch
+        if not torch.cuda.is_available():
+            raise FRBenchError(f"device '{params.device}' in {params_path} but CUDA is not "
+                               "available; run on a GPU machine or set device: cpu")
+    return {"profile": params.profile, "checked": checked, "ok": True}
+
+
+def run(args) -> int:
+    from pipeline.config import load_params
+
+    params = load_params(args.params)
+    rec = check(params, args.params)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(rec, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, out)
+    log.info("preflight ok (%s profile): %d inputs checked", params.profile, len(rec["checked"]))
+    if args.start_run:
+        from pipeline import tracking
+        tracking.start_parent(params)
+    return 0

@@ -1,0 +1,31 @@
+"""``frbench report``: leaderboard (md/csv/tex/html), paper tables beside the published
+numbers, seaborn plots and reports/metrics.json from the results of the cells named in
+params.yaml (see pipeline/report.py). The last DVC stage; attaches the files to the repro's
+MLflow parent run when MLflow is on."""
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p):
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--results", default="results", help="results root (default results)")
+    p.add_argument("--restored", default="restored", help="restored root (default restored)")
+    p.add_argument("--out", default=None, help="output folder (default report.out_dir)")
+
+
+def run(args) -> int:
+    from pipeline import tracking
+    from pipeline.config import load_params
+    from pipeline.report import write_report
+
+    params = load_params(args.params)
+    res = write_report(params, args.results, args.out, args.restored)
+    flat = {f"{m}.{s}.{k}": v for m, sets in res["metrics"].items() if m != "panini_theta"
+            for s, vals in sets.items() for k, v in vals.items()}
+    tracking.log_to_parent(params, res["files"], flat)
+    for f in res["files"]:
+        log.info("wrote %s", f)
+    return 0
