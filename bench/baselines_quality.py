@@ -7,7 +7,8 @@
 With ``--train`` each method is first trained with the shared trainer for its params budget
 (``methods.<name>.steps``, = Panini's) into ``--checkpoints`` (default ``train.checkpoint_dir``;
 needs the prior checkpoint there). Then the held-out HQ faces (``data/hq/test``) are degraded
-with each method's training preset (seeded, ``rng_for(seed, "baselines-quality", method, id)``),
+with each method's training preset (seeded by preset and image id, so methods sharing a preset
+see the same LQ),
 restored, and scored against the HQ: PSNR and SSIM (RGB, 8-bit quantised, metrics.functional)
 and LPIPS (lpips 0.1 VGG, linear heads from the wheel, backbone random-init with a fixed seed:
 the built-in tier's provenance, NOT comparable with published LPIPS) — for the method and for
@@ -91,7 +92,9 @@ def main(argv=None) -> int:
         preset = get_preset(m.train_preset, m.train_overrides or None)
         lq = []
         for f, hq in zip(files, hqs):
-            p = preset.sample(rng_for(params.seed, "baselines-quality", name, f.stem), hq.shape[0])
+            # the same LQ for every method with the same preset (seeded by preset, not method)
+            key = json.dumps([m.train_preset, m.train_overrides or {}], sort_keys=True)
+            p = preset.sample(rng_for(params.seed, "baselines-quality", key, f.stem), hq.shape[0])
             lq.append(preset.apply(hq, p))
         x = torch.cat([to_tensor(a) for a in lq])
         gt = torch.cat([to_tensor(a) for a in hqs])

@@ -333,8 +333,9 @@ class GFPGAN(Method):
                 self.unet.final_linear.bias.copy_(w.repeat(1, self.generator.n_latent).view(-1))
                 self.unet.final_linear.weight.mul_(0.1)
         if c.uses_components:  # fail early (clear message) when the landmarks are missing
-            _LANDMARKS.setdefault(self.landmarks_path(),
-                                  load_component_landmarks(self.landmarks_path()))
+            path = self.landmarks_path()
+            if path not in _LANDMARKS:
+                _LANDMARKS[path] = load_component_landmarks(path)
         idn = "facenet_vggface2" if c.id_net == "facenet" else "arcface18_vqfr"
         self.id_weight, build = resolve_backbone(self.params, idn, c.id_weight,
                                                  c.random_init_losses, self.provenance, "id_net")

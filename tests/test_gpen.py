@@ -139,7 +139,7 @@ def test_loss_step_lowers_objective(env):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(m.g_step(batch, 1)[0]) < first
+    assert float(m.g_step(batch, 1)[0].detach()) < first
 
 
 def test_resume_equality_and_wrong_checkpoint(env, tmp_path):
