@@ -61,7 +61,7 @@ def _method_paths(params) -> list[tuple[str, str]]:
 
 def _pipeline_methods(params) -> list[str]:
     pl = params.pipeline
-    names = list(pl.methods) + list(pl.ablations) if pl else list(params.methods or {})
+    names = list(pl.train) if pl else list(params.methods or {})
     return [n for n in dict.fromkeys(names) if n in (params.methods or {})]
 
 

@@ -187,23 +187,51 @@ class RegressionConfig:
 
 @dataclass
 class PipelineConfig:
-    """What dvc.yaml iterates over. ``methods`` x ``testsets``: the restore_eval matrix;
+    """What dvc.yaml iterates over. ``train``: the ``train@<m>`` stages (methods entries that
+    are trained; entries not listed stay defined but are not run). ``methods`` x ``testsets``:
+    the restore_eval matrix (methods restoring the LQ-at-half-size sets); ``sr_methods`` x
+    ``sr_testsets``: the restore_eval_sr matrix (super-resolution methods on the SR sets);
     ``ablations`` x ``ablation_testsets``: the ablation matrix; ``theta_method`` on
     ``theta_testset``: Table 4. ``launcher``: how training is started (``python -m pipeline.cli``
     or ``torchrun --nproc_per_node=N -m pipeline.cli``)."""
+    train: list[str]
     methods: list[str]
     testsets: list[str]
+    sr_methods: list[str]
+    sr_testsets: list[str]
     ablations: list[str]
     ablation_testsets: list[str]
     launcher: str
     theta_method: str = "panini"
     theta_testset: str = "ladder"
 
+    def cells(self) -> list[tuple[str, str]]:
+        """(method, set) of every matrix cell: main, SR, then ablations."""
+        out = [(m, s) for m in self.methods for s in self.testsets]
+        out += [(m, s) for m in self.sr_methods for s in self.sr_testsets]
+        out += [(m, s) for m in self.ablations for s in self.ablation_testsets]
+        return out
+
     def validate(self, where: str) -> None:
-        both = set(self.methods) & set(self.ablations)
+        for name in ("train", "methods", "testsets", "sr_methods", "sr_testsets", "ablations",
+                     "ablation_testsets"):
+            if not getattr(self, name):
+                raise FRBenchError(f"params: {where}.{name}: empty (a DVC matrix needs at least "
+                                   "one entry)")
+        cells = self.cells()
+        dup = sorted({c for c in cells if cells.count(c) > 1})
+        if dup:
+            raise FRBenchError(f"params: {where}: cells {dup} come from two matrices (each cell "
+                               "must be produced by one stage)")
+        both = (set(self.methods) | set(self.sr_methods)) & set(self.ablations)
         if both:
-            raise FRBenchError(f"params: {where}: {sorted(both)} listed in both methods and "
-                               "ablations (each cell must be produced by one stage)")
+            raise FRBenchError(f"params: {where}: {sorted(both)} listed in both a main matrix and "
+                               "ablations")
+        untrained = [m for m, _ in cells if m not in self.train] + \
+            ([self.theta_method] if self.theta_method not in self.train else [])
+        if untrained:
+            raise FRBenchError(f"params: {where}.train: add {sorted(set(untrained))} (evaluated "
+                               "by the matrices, so they must be trained)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,12 +287,12 @@ class Params:
         if pl is None:
             return
         known_m = set(self.methods or {})
-        for name in list(pl.methods) + list(pl.ablations) + [pl.theta_method]:
+        for name in list(pl.train) + [m for m, _ in pl.cells()] + [pl.theta_method]:
             if self.methods is not None and name not in known_m:
                 raise FRBenchError(f"params: pipeline: method '{name}' has no entry under "
                                    f"'methods' (have: {', '.join(sorted(known_m))})")
         known_s = set(self.testsets.sets) if self.testsets is not None else None
-        for s in list(pl.testsets) + list(pl.ablation_testsets) + [pl.theta_testset]:
+        for s in [s for _, s in pl.cells()] + [pl.theta_testset]:
             if known_s is not None and s not in known_s:
                 raise FRBenchError(f"params: pipeline: test set '{s}' has no entry under "
                                    f"'testsets.sets' (have: {', '.join(sorted(known_s))})")

@@ -110,7 +110,8 @@ def render_html(params, df, metrics, rows, tables, figs, theta, builtin, hib,
          "<h1>frbench report</h1>",
          f"<p class='note'>profile <code>{H.escape(params.profile)}</code>, protocol "
          f"<code>{H.escape(params.evaluate.protocol)}</code>, methods "
-         f"{H.escape(', '.join(params.pipeline.methods))}; ablations "
+         f"{H.escape(', '.join(params.pipeline.methods))}; SR methods "
+         f"{H.escape(', '.join(params.pipeline.sr_methods))}; ablations "
          f"{H.escape(', '.join(params.pipeline.ablations))}.</p>",
          "<nav><a href='#leaderboard'>Leaderboard</a><a href='#tables'>Paper tables</a>"
          "<a href='#plots'>Plots</a><a href='#samples'>Samples</a>"

@@ -1,7 +1,8 @@
 """Reports from the results of one repro (``frbench report``; the ``report`` DVC stage).
 
-Inputs are the cells named in params.yaml (``pipeline.methods`` x ``pipeline.testsets`` and
-``pipeline.ablations`` x ``pipeline.ablation_testsets``; never a glob of results/, so cells
+Inputs are the cells named in params.yaml (``pipeline.methods`` x ``pipeline.testsets``,
+``pipeline.sr_methods`` x ``pipeline.sr_testsets`` and ``pipeline.ablations`` x
+``pipeline.ablation_testsets``; never a glob of results/, so cells
 left over from an earlier, larger matrix are ignored), ``results/panini_theta.json`` and the
 published numbers in ``reports/published/*.yaml``. Outputs (``report.out_dir``):
 
@@ -43,13 +44,11 @@ NOT_COMPARABLE = ("Built-in tier: synthetic 64 px faces, tiny models trained for
 # Loading
 
 def cells(params) -> list[tuple[str, str]]:
-    """(method, set) cells of this pipeline, main matrix first, then the ablations."""
+    """(method, set) cells of this pipeline: main matrix, SR matrix, then the ablations."""
     pl = params.pipeline
     if pl is None:
         raise FRBenchError("params: missing section 'pipeline' (methods, testsets, ablations)")
-    out = [(m, s) for m in pl.methods for s in pl.testsets]
-    out += [(m, s) for m in pl.ablations for s in pl.ablation_testsets if (m, s) not in out]
-    return out
+    return pl.cells()
 
 
 def load_rows(params, results_root: str | Path = "results") -> list[dict]:
@@ -62,7 +61,7 @@ def load_rows(params, results_root: str | Path = "results") -> list[dict]:
         row = json.loads(p.read_text(encoding="utf-8"))
         row.setdefault("method", m)
         row.setdefault("set", s)
-        row["ablation"] = m not in params.pipeline.methods
+        row["ablation"] = m in params.pipeline.ablations
         rows.append(row)
     return rows
 

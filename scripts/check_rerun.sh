@@ -33,8 +33,11 @@ methods = sorted(k for k in new["methods"] if new["methods"][k] != old["methods"
 changed = set(st) - {"preflight"}
 want = set()
 for m in methods:
+    if m not in pl["train"]:
+        continue  # defined but not part of this profile's pipeline: nothing reruns
     want.add(f"train@{m}")
     want |= {f"restore_eval@{m}-{s}" for s in pl["testsets"] if m in pl["methods"]}
+    want |= {f"restore_eval_sr@{m}-{s}" for s in pl["sr_testsets"] if m in pl["sr_methods"]}
     want |= {f"ablation@{m}-{s}" for s in pl["ablation_testsets"] if m in pl["ablations"]}
     if m == pl["theta_method"]:
         want.add("panini_theta")

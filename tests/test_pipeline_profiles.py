@@ -71,16 +71,19 @@ def test_dvc_stages_track_one_method_each():
         stages = {s.addressing: s for s in repo.index.stages}
     import yaml as y
     pl = y.safe_load((ROOT / "params.yaml").read_text())["pipeline"]
-    for m in pl["methods"] + pl["ablations"]:
+    for m in pl["train"]:
         users = set()
         for name, st in stages.items():
             keys = {k for d in st.deps if hasattr(d, "params") and d.params for k in d.params}
             if f"methods.{m}" in keys or "methods" in keys:
                 users.add(name)
         expected = {f"train@{m}"}
-        expected |= {n for n in stages if n.startswith(("restore_eval@", "ablation@"))
-                     and n.split("@")[1].startswith(m + "-")
-                     and n.split("@")[1][len(m) + 1:] in pl["testsets"] + pl["ablation_testsets"]}
+        for stage, ms, ss in (("restore_eval", "methods", "testsets"),
+                              ("restore_eval_sr", "sr_methods", "sr_testsets"),
+                              ("ablation", "ablations", "ablation_testsets")):
+            if m in pl[ms]:
+                expected |= {f"{stage}@{m}-{s}" for s in pl[ss]}
+        assert expected <= set(stages), expected - set(stages)
         if m == pl["theta_method"]:
             expected.add("panini_theta")
         assert users == expected, (m, users ^ expected)

@@ -50,11 +50,13 @@ def fake(tmp_path):
             _write(res, _summary(m, s, base, 0.3 if m == "bicubic" else 0.2,
                                  10.0 if m == "bicubic" else 5.0))
     _write(res, _summary("panini_sr", "ladder", 25.0, 0.1, 1.0))
+    _write(res, _summary("psp", "sr", 18.0, 0.4, 12.0))
     (res / "panini_theta.json").write_text(json.dumps(
         {"method": "panini", "set": "ladder", "levels": {"r002": {"theta": 0.3, "n": 2},
                                                      "r004": {"theta": 0.5, "n": 2}}}))
-    p = _params(tmp_path, methods=["bicubic", "panini"], testsets=["mfr", "ladder"],
-                ablations=["panini_sr"],
+    p = _params(tmp_path, train=["bicubic", "panini", "panini_sr", "psp"],
+                methods=["bicubic", "panini"], testsets=["mfr", "ladder"],
+                sr_methods=["psp"], sr_testsets=["sr"], ablations=["panini_sr"],
                 ablation_testsets=["ladder"], theta_method="panini")
     return p, res, tmp_path
 
