@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Optional
 
@@ -70,13 +71,17 @@ def classify(key: str, old, new, rules: dict) -> Change:
 
 def dvc_metrics_diff(baseline: str, target: str, cwd=None) -> dict:
     """Run ``dvc metrics diff BASELINE --targets TARGET --json --all`` -> {key: {old, new}}."""
-    cmd = ["dvc", "metrics", "diff", baseline, "--targets", target, "--json", "--all"]
+    # the dvc of this interpreter (works without an activated venv, e.g. `make test`)
+    cmd = [sys.executable, "-m", "dvc", "metrics", "diff", baseline, "--targets", target,
+           "--json", "--all"]
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=300)
-    except FileNotFoundError:
-        raise FRBenchError("`dvc` not found on PATH; install the project (make install)") from None
+        import dvc  # noqa: F401
+    except ImportError:
+        raise FRBenchError("dvc is not installed in this environment; install the project "
+                           "(make install)") from None
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=300)
     if p.returncode != 0:
-        raise FRBenchError(f"`{' '.join(cmd)}` failed: {p.stderr.strip() or p.stdout.strip()}")
+        raise FRBenchError(f"`dvc {' '.join(cmd[3:])}` failed: {p.stderr.strip() or p.stdout.strip()}")
     text = p.stdout.strip()
     data = json.loads(text) if text else {}
     out = {}
