@@ -18,7 +18,8 @@ h3{font-size:1.05em;margin:1.1em 0 .4em}
 .warn{background:#fff3cd;border:1px solid #e0c36a;padding:10px 14px;border-radius:6px}
 .note{color:#555;font-size:.9em}
 table{border-collapse:collapse;margin:.4em 0 1em;font-size:13px;max-width:100%}
-th,td{border:1px solid #ddd;padding:3px 7px;text-align:right;white-space:nowrap}
+th,td{border:1px solid #ddd;padding:3px 6px;text-align:right;white-space:nowrap}
+table.wide{font-size:11.5px} table.wide th,table.wide td{padding:2px 4px}
 th{background:#eef1f5;cursor:pointer;user-select:none;white-space:normal}
 th.sorted-asc::after{content:" ▲"} th.sorted-desc::after{content:" ▼"}
 td.l,th.l{text-align:left} tr:nth-child(even) td{background:#f6f7f9}
@@ -57,6 +58,8 @@ def _b64(data: bytes) -> str:
 
 
 def _table(header, body, numeric_vals=None, cls="sortable", left_cols=1) -> str:
+    if len(header) > 12:  # paper tables with many metrics: compact, so no sideways scrolling
+        cls += " wide"
     out = [f'<div class="wrap"><table class="{cls}"><thead><tr>']
     out += [f'<th class="{"l" if i < left_cols else ""}">{H.escape(h)}</th>'
             for i, h in enumerate(header)]
