@@ -28,4 +28,28 @@ def run(args) -> int:
     tracking.log_to_parent(params, res["files"], flat)
     for f in res["files"]:
         log.info("wrote %s", f)
+    track_cells(params, args.results, args.restored)
     return 0
+
+
+def track_cells(params, results="results", restored="restored") -> int:
+    """One MLflow child run per cell of the pipeline under the repro's parent run (all in this
+    process: one MLflow import and store for every cell). Returns the number logged."""
+    import json
+    from pathlib import Path
+
+    from pipeline import tracking
+    from pipeline.cmd_cell import track_cell
+
+    if not tracking.enabled(getattr(params, "mlflow", None)):
+        return 0
+    pl, n = params.pipeline, 0
+    for m, s in pl.cells():
+        out = Path(results) / m / s
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        src = Path(params.testsets.out_dir) / s
+        track_cell(params, summary, out, Path(restored) / m / s, src / "lq", src / "gt",
+                   stage=pl.stage_of(m, s))
+        n += 1
+    log.info("mlflow: logged %d evaluation runs", n)
+    return n

@@ -212,6 +212,15 @@ class PipelineConfig:
         out += [(m, s) for m in self.ablations for s in self.ablation_testsets]
         return out
 
+    def stage_of(self, method: str, testset: str) -> str:
+        """The DVC stage (``restore_eval@m-s`` ...) that produces the cell (method, testset)."""
+        for stage, ms, ss in (("restore_eval", self.methods, self.testsets),
+                              ("restore_eval_sr", self.sr_methods, self.sr_testsets),
+                              ("ablation", self.ablations, self.ablation_testsets)):
+            if method in ms and testset in ss:
+                return f"{stage}@{method}-{testset}"
+        raise FRBenchError(f"params: pipeline: ({method}, {testset}) is not a cell of any matrix")
+
     def validate(self, where: str) -> None:
         for name in ("train", "methods", "testsets", "sr_methods", "sr_testsets", "ablations",
                      "ablation_testsets"):

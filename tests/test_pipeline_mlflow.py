@@ -104,3 +104,41 @@ def test_git_dirty_ignores_pipeline_outputs(tmp_path, monkeypatch):
     assert git_state()["git_dirty"] == "false"
     (tmp_path / "params.yaml").write_text("b\n")   # a real change
     assert git_state()["git_dirty"] == "true"
+
+
+def test_report_logs_one_child_run_per_cell(tmp_path, monkeypatch):
+    """The report stage logs every cell of the matrices (one process), tagged with its stage."""
+    pytest.importorskip("mlflow")
+    from PIL import Image
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FRBENCH_MLFLOW_PARENT", raising=False)
+    monkeypatch.delenv("FRBENCH_MLFLOW", raising=False)
+    from pipeline import tracking
+    from pipeline.cmd_report import track_cells
+    d = read_yaml(ROOT / "params.yaml")
+    d["mlflow"].update(enabled=True, tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+                       experiment="frbench-cells")
+    d["testsets"]["out_dir"] = str(tmp_path / "testsets")
+    d["pipeline"].update(train=["bicubic", "panini", "panini_sr", "psp"], methods=["bicubic", "panini"],
+                         testsets=["mfr"], sr_methods=["psp"], sr_testsets=["sr"],
+                         ablations=["panini_sr"], ablation_testsets=["mfr"])
+    params = build(Params, d)
+    img = np.full((8, 8, 3), 60, np.uint8)
+    for m, s in params.pipeline.cells():
+        for folder in (tmp_path / "testsets" / s / "lq", tmp_path / "testsets" / s / "gt",
+                       tmp_path / "restored" / m / s):
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(folder / "000.png")
+        out = tmp_path / "results" / m / s
+        out.mkdir(parents=True)
+        (out / "per_image.csv").write_text("id,psnr\n000,20.0\n")
+        (out / "summary.json").write_text(json.dumps({
+            "method": m, "set": s, "protocol": "builtin", "metrics": {"psnr": {"mean": 20.0}},
+            "set_metrics": {}, "provenance": {}, "comparable_with_published": False}))
+    pid = tracking.start_parent(params)
+    assert track_cells(params, tmp_path / "results", tmp_path / "restored") == 4
+    import mlflow
+    runs = mlflow.search_runs(experiment_names=["frbench-cells"], output_format="pandas")
+    child = runs[runs["tags.mlflow.parentRunId"] == pid]
+    assert sorted(child["tags.dvc_stage"]) == ["ablation@panini_sr-mfr", "restore_eval@bicubic-mfr",
+                                               "restore_eval@panini-mfr", "restore_eval_sr@psp-sr"]
