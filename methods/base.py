@@ -171,6 +171,28 @@ class Method(Trainable):
         return torch.cat([lq, self.forward(batch["lq"][:n]).clamp(-1, 1), batch["hq"][:n]], 0)
 
 
+def prior_arch_for(name: str, label: str, out_size: int, params: Any):
+    """``params.prior.arch`` for a method built on the prior; FRBenchError when the section is
+    missing or the prior does not generate at the method's ``out_size``."""
+    if params is None or getattr(params, "prior", None) is None:
+        raise FRBenchError(f"methods.{name}: {label} needs the 'prior' section (generator shape)")
+    arch = params.prior.arch
+    if arch.size != out_size:
+        raise FRBenchError(f"methods.{name}.out_size={out_size} but prior.arch.size={arch.size}: "
+                           "the prior must generate at out_size")
+    return arch
+
+
+def r1_penalty(discriminator: nn.Module, real: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): batch mean of ``||grad_x D(x)||^2`` on real images, in float32
+    outside autocast (fp16 gradients of D are not reliable). The caller scales it by
+    ``gamma / 2 * every`` (lazy regularisation)."""
+    with torch.autocast("cuda", enabled=False):
+        x = real.detach().float().requires_grad_(True)
+        (grad,) = torch.autograd.grad(discriminator(x).sum(), x, create_graph=True)
+        return grad.pow(2).reshape(grad.shape[0], -1).sum(1).mean()
+
+
 def resize(x: torch.Tensor, size: int, mode: str = "bicubic") -> torch.Tensor:
     """Resize NCHW to (size, size); antialiased bicubic when shrinking. No-op at the same size."""
     if x.shape[-1] == size and x.shape[-2] == size:

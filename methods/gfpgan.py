@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.base import Method, TrainContext, degrade_sample, resize
+from methods.base import Method, TrainContext, degrade_sample, prior_arch_for, r1_penalty, resize
 from methods.baseline_common import (IdentityLoss, VGG19Features, gram, mean_w, prior_state,
                                      resolve_backbone)
 from methods.prior import build_discriminator, build_generator
@@ -258,12 +258,7 @@ class GFPGAN(Method):
 
     def __init__(self, name: str, cfg, params):
         super().__init__(name, "gfpgan", cfg, params)
-        if params is None or params.prior is None:
-            raise FRBenchError(f"methods.{name}: GFP-GAN needs the 'prior' section")
-        self.prior_arch = params.prior.arch
-        if self.prior_arch.size != self.out_size:
-            raise FRBenchError(f"methods.{name}.out_size={self.out_size} but prior.arch.size="
-                               f"{self.prior_arch.size}: the prior must generate at out_size")
+        self.prior_arch = prior_arch_for(name, "GFP-GAN", self.out_size, params)
         self.generator = build_generator(self.prior_arch)
         dec = self.generator.channels
         unet = {r: max(1, c // 2) for r, c in dec.items()}
@@ -458,9 +453,7 @@ class GFPGAN(Method):
             loss = F.softplus(-rp).mean() + F.softplus(fp).mean()
             logs.update(d_real=rp.mean().detach(), d_fake=fp.mean().detach())
             if c.r1_gamma > 0 and step % c.r1_every == 0:
-                x = real.detach().requires_grad_(True)
-                (grad,) = torch.autograd.grad(self.discriminator(x).sum(), x, create_graph=True)
-                r1 = grad.pow(2).reshape(grad.shape[0], -1).sum(1).mean()
+                r1 = r1_penalty(self.discriminator, real)
                 loss = loss + c.r1_gamma / 2 * r1 * c.r1_every
                 logs["r1"] = r1.detach()
         if self.comp_d is not None:

@@ -25,12 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.base import Method, TrainContext, resize
+from methods.base import Method, TrainContext, prior_arch_for, r1_penalty, resize
 from methods.baseline_common import (ID_CROP, IdentityLoss, prior_state, resolve_backbone,
                                      widen_to_concat)
 from methods.prior import build_discriminator, build_generator
 from methods.stylegan2 import ConvLayer, EqualLinear
-from pipeline.errors import FRBenchError
 
 
 class GPENEncoder(nn.Module):
@@ -66,12 +65,7 @@ class GPEN(Method):
 
     def __init__(self, name: str, cfg, params):
         super().__init__(name, "gpen", cfg, params)
-        if params is None or params.prior is None:
-            raise FRBenchError(f"methods.{name}: GPEN needs the 'prior' section (generator shape)")
-        self.prior_arch = params.prior.arch
-        if self.prior_arch.size != self.out_size:
-            raise FRBenchError(f"methods.{name}.out_size={self.out_size} but prior.arch.size="
-                               f"{self.prior_arch.size}: the prior must generate at out_size")
+        self.prior_arch = prior_arch_for(name, "GPEN", self.out_size, params)
         mode = "concat" if cfg.noise == "concat" else "add"
         self.generator = build_generator(self.prior_arch, noise_mode=mode)
         self.encoder = GPENEncoder(self.out_size, self.generator.channels, self.prior_arch.style_dim)
@@ -171,9 +165,7 @@ class GPEN(Method):
         loss = F.softplus(-real_pred).mean() + F.softplus(fake_pred).mean()
         logs = {"d_real": real_pred.mean().detach(), "d_fake": fake_pred.mean().detach()}
         if c.r1_gamma > 0 and step % c.r1_every == 0:
-            x = real.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(self.discriminator(x).sum(), x, create_graph=True)
-            r1 = grad.pow(2).reshape(grad.shape[0], -1).sum(1).mean()
+            r1 = r1_penalty(self.discriminator, real)
             loss = loss + c.r1_gamma / 2 * r1 * c.r1_every
             logs["r1"] = r1.detach()
         return loss, logs

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.base import Method, TrainContext
+from methods.base import Method, TrainContext, prior_arch_for
 from methods.dre import Encoder
 from methods.prior import build_discriminator, build_generator
 from pipeline.errors import FRBenchError
@@ -230,12 +230,7 @@ class Panini(Method):
 
     def __init__(self, name: str, cfg, params):
         super().__init__(name, "panini", cfg, params)
-        if params is None or params.prior is None:
-            raise FRBenchError(f"methods.{name}: Panini needs the 'prior' section (generator shape)")
-        self.prior_arch = params.prior.arch
-        if self.prior_arch.size != self.out_size:
-            raise FRBenchError(f"methods.{name}.out_size={self.out_size} but prior.arch.size="
-                               f"{self.prior_arch.size}: the prior must generate at out_size")
+        self.prior_arch = prior_arch_for(name, "Panini", self.out_size, params)
         self.generator = build_generator(self.prior_arch)
         self.discriminator = build_discriminator(self.prior_arch, params.prior.stddev_group) \
             if cfg.gan_weight > 0 else None

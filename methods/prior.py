@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from methods.base import Trainable
+from methods.base import Trainable, r1_penalty
 from methods.stylegan2 import Discriminator, Generator
 
 
@@ -115,11 +115,7 @@ class PriorGAN(Trainable):
         loss = F.softplus(-real_pred).mean() + F.softplus(fake_pred).mean()
         logs = {"d_real": real_pred.mean().detach(), "d_fake": fake_pred.mean().detach()}
         if c.r1_gamma > 0 and step % c.r1_every == 0:
-            with torch.autocast("cuda", enabled=False):
-                x = real.detach().float().requires_grad_(True)
-                pred = self.discriminator(x)
-                (grad,) = torch.autograd.grad(pred.sum(), x, create_graph=True)
-                r1 = grad.pow(2).reshape(grad.shape[0], -1).sum(1).mean()
+            r1 = r1_penalty(self.discriminator, real)
             loss = loss + c.r1_gamma / 2 * r1 * c.r1_every
             logs["r1"] = r1.detach()
         return loss, logs

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.base import Method, TrainContext, resize
+from methods.base import Method, TrainContext, prior_arch_for, resize
 from methods.baseline_common import (ID_CROP, IdentityLoss, mean_w, prior_state,
                                      resolve_backbone, weights_cfg)
 from methods.prior import build_generator
@@ -138,12 +138,7 @@ class PSP(Method):
 
     def __init__(self, name: str, cfg, params):
         super().__init__(name, "psp", cfg, params)
-        if params is None or params.prior is None:
-            raise FRBenchError(f"methods.{name}: pSp needs the 'prior' section")
-        self.prior_arch = params.prior.arch
-        if self.prior_arch.size != self.out_size:
-            raise FRBenchError(f"methods.{name}.out_size={self.out_size} but prior.arch.size="
-                               f"{self.prior_arch.size}: the prior must generate at out_size")
+        self.prior_arch = prior_arch_for(name, "pSp", self.out_size, params)
         self.generator = build_generator(self.prior_arch)
         self.encoder = GradualStyleEncoder(self.out_size, list(cfg.enc_units), list(cfg.enc_widths),
                                            cfg.fpn_width, self.generator.n_latent,
