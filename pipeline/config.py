@@ -275,7 +275,7 @@ def _lazy(name: str):
 @dataclass
 class Params:
     """Root of params.yaml. ``profile`` names the tier (``builtin`` or ``paper``)."""
-    profile: Literal["builtin", "paper"]
+    profile: Literal["builtin", "builtin_long", "paper"]
     seed: int
     device: str = "cpu"
     data: Any = _lazy("data")

@@ -353,7 +353,7 @@ def write_report(params, results_root="results", out_dir=None, restored_root="re
     rows = load_rows(params, results_root)
     theta = load_theta(theta_path or Path(results_root) / "panini_theta.json")
     published = load_published(rc.published_dir if rc else out / "published")
-    builtin = params.profile == "builtin" or not all(r.get("comparable_with_published") for r in rows)
+    builtin = params.profile.startswith("builtin") or not all(r.get("comparable_with_published") for r in rows)
     df, metrics = leaderboard_frame(rows)
     hib = {m: higher_is_better(rows, m) for m in metrics}
     files = []

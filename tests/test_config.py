@@ -45,7 +45,7 @@ def test_build_rejects(data, msg):
 
 def test_repo_params_load():
     p = load_params("params.yaml")
-    assert p.profile in ("builtin", "paper")
+    assert p.profile in ("builtin", "builtin_long", "paper")
 
 
 def test_unknown_top_level_key(tmp_path):

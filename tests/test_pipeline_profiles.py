@@ -35,6 +35,25 @@ def test_paper_profile_validates():
     assert set(p.methods) == set(yaml.safe_load((PROFILES / "builtin.yaml").read_text())["methods"])
 
 
+def test_builtin_long_changes_only_training_budgets():
+    """builtin_long: the same faces, test sets, protocol and models; only steps / batch sizes and
+    checkpoint cadence differ, and every method sees the same number of training images."""
+    from pipeline.config import build, Params
+    base = yaml.safe_load((PROFILES / "builtin.yaml").read_text())
+    long = yaml.safe_load(profiles.render("builtin_long", PROFILES))
+    build(Params, long)  # validates
+    for key in ("data", "testsets", "weights", "evaluate", "prior", "dre", "pipeline"):
+        assert long[key] == base[key], key
+    budget = {"steps", "batch_size"}
+    for name, m in long["methods"].items():
+        diff = {k for k in m if m[k] != base["methods"][name].get(k)}
+        assert diff <= budget, (name, diff)
+    images = {n: m["steps"] * m["batch_size"] for n, m in long["methods"].items()
+              if m["arch"] != "bicubic"}
+    assert set(images.values()) == {images["panini"]} and images["panini"] > \
+        base["methods"]["panini"]["steps"] * base["methods"]["panini"]["batch_size"]
+
+
 def test_overlay_rejects_unknown_key():
     with pytest.raises(FRBenchError, match="data.sise"):
         profiles.apply_overlay({"data": {"size": 64}}, {"data.sise": 1024})
