@@ -49,6 +49,15 @@ def ladder_frame(rows, results_root):
     return pd.DataFrame(recs)
 
 
+def _shared_legend(fig, axes, n_used: int, y: float) -> None:
+    """Blank the unused panels of a grid and put the first panel's legend above the figure."""
+    for ax in list(axes.flat)[n_used:]:
+        ax.axis("off")
+    h, lab = axes.flat[0].get_legend_handles_labels()
+    fig.legend(h, lab, loc="upper center", ncol=min(6, len(lab)), frameon=False,
+               bbox_to_anchor=(0.5, y))
+
+
 def metric_vs_level(rows, results_root, out: Path, hib) -> Path | None:
     plt, sns = _plt()
     df = ladder_frame(rows, results_root)
@@ -68,11 +77,7 @@ def metric_vs_level(rows, results_root, out: Path, hib) -> Path | None:
         ax.set_ylabel(m)
         if ax.get_legend():
             ax.get_legend().remove()
-    for ax in list(axes.flat)[len(mets):]:
-        ax.axis("off")
-    h, lab = axes.flat[0].get_legend_handles_labels()
-    fig.legend(h, lab, loc="upper center", ncol=min(6, len(lab)), frameon=False,
-               bbox_to_anchor=(0.5, 1.02))
+    _shared_legend(fig, axes, len(mets), y=1.02)
     fig.suptitle("Metrics vs degradation level (ladder set; 95% CI over images)", y=1.06)
     fig.tight_layout()
     p = _save(fig, out / "metric_vs_level.png")
@@ -82,7 +87,6 @@ def metric_vs_level(rows, results_root, out: Path, hib) -> Path | None:
 
 def metric_vs_testset(df, metrics, out: Path, hib) -> Path | None:
     plt, sns = _plt()
-    import pandas as pd
     long = df.melt(id_vars=["set", "method"], value_vars=metrics, var_name="metric",
                    value_name="value").dropna()
     if long.empty:
@@ -100,13 +104,8 @@ def metric_vs_testset(df, metrics, out: Path, hib) -> Path | None:
         ax.tick_params(axis="x", labelsize=8)
         if ax.get_legend():
             ax.get_legend().remove()
-    for ax in list(axes.flat)[len(metrics):]:
-        ax.axis("off")
-    h, lab = axes.flat[0].get_legend_handles_labels()
-    fig.legend(h, lab, loc="upper center", ncol=min(6, len(lab)), frameon=False,
-               bbox_to_anchor=(0.5, 1.04))
+    _shared_legend(fig, axes, len(metrics), y=1.04)
     fig.tight_layout()
-    del pd
     p = _save(fig, out / "metric_vs_testset.png")
     plt.close(fig)
     return p
