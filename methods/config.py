@@ -275,6 +275,7 @@ class GFPGANConfig:
     ``landmarks``: "" = ``<train.hq_dir>/faces.json`` (the built-in faces), else a faces.json or
     GFPGAN's FFHQ_eye_mouth_landmarks_512.pth. ``component_channels``: the component D widths
     (64, 128, 256). ``init_latent_avg``: start the W+ head at the prior's mean w (not in v1).
+    ``fix_decoder``: the official option (true for v1): false fine-tunes the prior with the U-Net.
     """
     arch: Literal["gfpgan"]
     out_size: int
@@ -303,6 +304,7 @@ class GFPGANConfig:
     hflip: bool
     landmarks: str = ""
     init_latent_avg: bool = False
+    fix_decoder: bool = True
     random_init_losses: bool = False
     train_overrides: dict[str, Any] = field(default_factory=dict)
 

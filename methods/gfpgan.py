@@ -23,7 +23,8 @@ mouth landmarks (eyes' half size x ``eye_enlarge`` 1.4); the boxes come with eac
 folder) or GFP-GAN's ``FFHQ_eye_mouth_landmarks_512.pth`` at paper scale.
 Update order as gfpgan_model.optimize_parameters: G step, then the D's on the detached output.
 Checkpoint: the shared trainer format (kind "method", arch "gfpgan"); model keys ``unet.*``,
-``generator.*`` (the frozen prior), ``discriminator.*``, ``comp_d.{left_eye,right_eye,mouth}.*``.
+``generator.*`` (the prior; frozen unless ``fix_decoder: false``), ``discriminator.*``,
+``comp_d.{left_eye,right_eye,mouth}.*``.
 """
 from __future__ import annotations
 
@@ -320,7 +321,7 @@ class GFPGAN(Method):
         c = self.cfg
         gsd, _, prov = prior_state(ctx.checkpoint_dir, self.out_size)
         load_state(self.generator, gsd, prov, "prior generator")
-        self.generator.requires_grad_(False)  # v1: fix_decoder
+        self.generator.requires_grad_(not c.fix_decoder)  # v1: fix_decoder true
         self.provenance["prior"] = prov
         if c.init_latent_avg:  # not in v1: W+ head starts at the prior's mean w
             with torch.no_grad():
@@ -344,7 +345,9 @@ class GFPGAN(Method):
             self.__dict__["_vgg"] = VGG19Features(self.params, True).to(ctx.device)
 
     def generator_modules(self):
-        return {"unet": self.unet}
+        if self.cfg.fix_decoder:
+            return {"unet": self.unet}
+        return {"unet": self.unet, "generator": self.generator}
 
     def discriminator_modules(self):
         mods = {}
@@ -355,11 +358,12 @@ class GFPGAN(Method):
         return mods
 
     def ema_modules(self):
-        return {"unet": self.unet}
+        return self.generator_modules()
 
     def make_optimizers(self):
         c = self.cfg
-        opts = {"g": torch.optim.Adam(self.unet.parameters(), lr=c.lr, betas=(0.0, 0.99))}
+        g_params = [p for m in self.generator_modules().values() for p in m.parameters()]
+        opts = {"g": torch.optim.Adam(g_params, lr=c.lr, betas=(0.0, 0.99))}
         groups = []
         if self.discriminator is not None:
             r = c.r1_every / (c.r1_every + 1)

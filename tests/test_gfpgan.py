@@ -52,6 +52,23 @@ def test_output_shape_range_and_frozen_prior(env):
     assert set(m.make_optimizers()["g"].param_groups[0]["params"]) == set(m.unet.parameters())
 
 
+def test_fix_decoder_false_finetunes_the_prior(tmp_path):
+    params = baseline_env(tmp_path, edit=lambda d: d["methods"]["gfpgan"].update(
+        fix_decoder=False))
+    m = _ready(params)
+    assert all(p.requires_grad for p in m.generator.parameters())
+    assert set(m.generator_modules()) == set(m.ema_modules()) == {"unet", "generator"}
+    opt = m.make_optimizers()["g"]
+    assert set(opt.param_groups[0]["params"]) == set(m.unet.parameters()) | set(
+        m.generator.parameters())
+    before = [p.detach().clone() for p in m.generator.parameters()]
+    loss, _ = m.g_step(_batch(m, params), 1)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    assert any(not torch.equal(a, p) for a, p in zip(before, m.generator.parameters()))
+
+
 def test_cs_sft_splits_channels_on_hand_made_tensors():
     x = torch.arange(2 * 4 * 2 * 2, dtype=torch.float32).view(2, 4, 2, 2)
     scale = torch.full((2, 2, 2, 2), 3.0)
