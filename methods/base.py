@@ -157,6 +157,19 @@ class Method(Trainable):
     def train_overrides(self) -> dict:
         return dict(getattr(self.cfg, "train_overrides", None) or {})
 
+    def keep_fake(self, out: torch.Tensor) -> None:
+        """Remember the G step's output (detached) for the D step that follows it."""
+        self.__dict__["_fake"] = out.detach()  # a plain attribute: not a buffer, not saved
+
+    def take_fake(self, batch) -> torch.Tensor:
+        """The G step's kept output, or a fresh no-grad restoration when there is none (a D step
+        run on its own, e.g. right after a resume)."""
+        fake = self.__dict__.pop("_fake", None)
+        if fake is None:
+            with torch.no_grad():
+                fake = self.forward(batch["lq"])
+        return fake
+
     def sample_fn(self):
         if not self.train_preset:
             raise FRBenchError(f"methods.{self.name}: no train_preset; this method is not trainable")
@@ -191,6 +204,21 @@ def r1_penalty(discriminator: nn.Module, real: torch.Tensor) -> torch.Tensor:
         x = real.detach().float().requires_grad_(True)
         (grad,) = torch.autograd.grad(discriminator(x).sum(), x, create_graph=True)
         return grad.pow(2).reshape(grad.shape[0], -1).sum(1).mean()
+
+
+def logistic_d_loss(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, step: int,
+                    r1_gamma: float, r1_every: int):
+    """StyleGAN2's D objective ``softplus(-D(real)) + softplus(D(fake))``, plus the lazy R1 term
+    ``gamma / 2 * R1 * every`` on the steps divisible by ``every``. -> (loss, logs)."""
+    real_pred = discriminator(real)
+    fake_pred = discriminator(fake)
+    loss = F.softplus(-real_pred).mean() + F.softplus(fake_pred).mean()
+    logs = {"d_real": real_pred.mean().detach(), "d_fake": fake_pred.mean().detach()}
+    if r1_gamma > 0 and step % r1_every == 0:
+        r1 = r1_penalty(discriminator, real)
+        loss = loss + r1_gamma / 2 * r1 * r1_every
+        logs["r1"] = r1.detach()
+    return loss, logs
 
 
 def resize(x: torch.Tensor, size: int, mode: str = "bicubic") -> torch.Tensor:

@@ -35,7 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.base import Method, TrainContext, degrade_sample, prior_arch_for, r1_penalty, resize
+from methods.base import (Method, TrainContext, degrade_sample, logistic_d_loss,
+                          prior_arch_for, resize)
 from methods.baseline_common import (IdentityLoss, VGG19Features, gram, mean_w, prior_state,
                                      resolve_backbone)
 from methods.prior import build_discriminator, build_generator
@@ -398,7 +399,7 @@ class GFPGAN(Method):
         c = self.cfg
         res = self.analyze(batch["lq"])
         out, hq = res["out"], batch["hq"]
-        self.__dict__["_fake"] = out.detach()
+        self.keep_fake(out)
         pix = F.l1_loss(out, hq)
         loss = c.pixel_weight * pix
         logs = {"l1": pix.detach()}
@@ -445,21 +446,13 @@ class GFPGAN(Method):
         if self.discriminator is None and self.comp_d is None:
             return None
         c = self.cfg
-        fake = self.__dict__.pop("_fake", None)
-        if fake is None:
-            with torch.no_grad():
-                fake = self.forward(batch["lq"])
+        fake = self.take_fake(batch)
         real = batch["hq"]
         loss = 0.0
         logs = {}
         if self.discriminator is not None:
-            rp, fp = self.discriminator(real), self.discriminator(fake)
-            loss = F.softplus(-rp).mean() + F.softplus(fp).mean()
-            logs.update(d_real=rp.mean().detach(), d_fake=fp.mean().detach())
-            if c.r1_gamma > 0 and step % c.r1_every == 0:
-                r1 = r1_penalty(self.discriminator, real)
-                loss = loss + c.r1_gamma / 2 * r1 * c.r1_every
-                logs["r1"] = r1.detach()
+            loss, logs = logistic_d_loss(self.discriminator, real, fake, step, c.r1_gamma,
+                                         c.r1_every)
         if self.comp_d is not None:
             fake_c, real_c = self.crops(fake, batch["boxes"]), self.crops(real, batch["boxes"])
             comp = 0.0

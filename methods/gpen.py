@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.base import Method, TrainContext, prior_arch_for, r1_penalty, resize
+from methods.base import Method, TrainContext, logistic_d_loss, prior_arch_for, resize
 from methods.baseline_common import (ID_CROP, IdentityLoss, prior_state, resolve_backbone,
                                      widen_to_concat)
 from methods.prior import build_discriminator, build_generator
@@ -154,26 +154,13 @@ class GPEN(Method):
     def d_step(self, batch, step):
         if self.discriminator is None:
             return None
-        c = self.cfg
-        fake = self.__dict__.pop("_fake", None)
-        if fake is None:
-            with torch.no_grad():
-                fake = self.forward(batch["lq"])
-        real = batch["hq"]
-        real_pred = self.discriminator(real)
-        fake_pred = self.discriminator(fake)
-        loss = F.softplus(-real_pred).mean() + F.softplus(fake_pred).mean()
-        logs = {"d_real": real_pred.mean().detach(), "d_fake": fake_pred.mean().detach()}
-        if c.r1_gamma > 0 and step % c.r1_every == 0:
-            r1 = r1_penalty(self.discriminator, real)
-            loss = loss + c.r1_gamma / 2 * r1 * c.r1_every
-            logs["r1"] = r1.detach()
-        return loss, logs
+        return logistic_d_loss(self.discriminator, batch["hq"], self.take_fake(batch), step,
+                               self.cfg.r1_gamma, self.cfg.r1_every)
 
     def g_step(self, batch, step):
         c = self.cfg
         out = self.forward(batch["lq"])
-        self.__dict__["_fake"] = out.detach()
+        self.keep_fake(out)
         hq = batch["hq"]
         if c.content_loss == "l1":
             content = F.l1_loss(out, hq)

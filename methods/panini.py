@@ -416,10 +416,7 @@ class Panini(Method):
     def d_step(self, batch, step):
         if self.discriminator is None:
             return None
-        fake = self.__dict__.pop("_fake", None)
-        if fake is None:
-            with torch.no_grad():
-                fake = self.forward(batch["lq"])
+        fake = self.take_fake(batch)
         real_pred = self.discriminator(batch["hq"])
         fake_pred = self.discriminator(fake.detach())
         loss = F.binary_cross_entropy_with_logits(real_pred, torch.ones_like(real_pred)) + \
@@ -429,7 +426,7 @@ class Panini(Method):
     def g_step(self, batch, step):
         c = self.cfg
         out = self.forward(batch["lq"])
-        self.__dict__["_fake"] = out.detach()  # reused by d_step (not a buffer)
+        self.keep_fake(out)
         hq = batch["hq"]
         l1 = F.l1_loss(out, hq)
         loss = c.l1_weight * l1

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from methods.base import Trainable, r1_penalty
+from methods.base import Trainable, logistic_d_loss
 from methods.stylegan2 import Discriminator, Generator
 
 
@@ -109,16 +109,8 @@ class PriorGAN(Trainable):
         c = self.cfg
         with torch.no_grad():
             fake = self.fake(batch["z_d"], batch["inj_d"])
-        real = batch["real"]
-        real_pred = self.discriminator(real)
-        fake_pred = self.discriminator(fake)
-        loss = F.softplus(-real_pred).mean() + F.softplus(fake_pred).mean()
-        logs = {"d_real": real_pred.mean().detach(), "d_fake": fake_pred.mean().detach()}
-        if c.r1_gamma > 0 and step % c.r1_every == 0:
-            r1 = r1_penalty(self.discriminator, real)
-            loss = loss + c.r1_gamma / 2 * r1 * c.r1_every
-            logs["r1"] = r1.detach()
-        return loss, logs
+        return logistic_d_loss(self.discriminator, batch["real"], fake, step, c.r1_gamma,
+                               c.r1_every)
 
     def g_step(self, batch, step):
         c = self.cfg

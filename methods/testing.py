@@ -137,3 +137,52 @@ def baseline_env(tmp: str | Path, n: int = 8, edit=None):
     train(build_trainee("prior", params), params, tmp / "ckpt" / "prior", steps=2,
           show_progress=False)
     return params
+
+
+def ready_method(name: str, params):
+    """Build methods entry ``name`` and run its ``setup_training`` on the CPU (prior loaded)."""
+    import torch
+
+    from methods.base import TrainContext
+    from pipeline.cmd_train import build_trainee
+    m = build_trainee(name, params)
+    m.setup_training(TrainContext(params, torch.device("cpu"), params.train.checkpoint_dir))
+    return m
+
+
+def fixed_batch(m, params, n: int = 4) -> dict:
+    """A fixed training batch of ``n`` samples from ``params.train.hq_dir`` through the method's
+    own sample function (with the image ids when it needs them)."""
+    import torch
+
+    from methods.data import HQFolder
+    folder = HQFolder(params.train.hq_dir, m.out_size)
+    fn = m.sample_fn()
+    ids = getattr(fn, "needs_ids", False)
+    samples = [fn([folder[i]], rng_for(1, "t", i), **({"ids": [folder.files[i].stem]} if ids
+                                                       else {})) for i in range(n)]
+    return {k: torch.from_numpy(np.stack([s[k] for s in samples])) for k in samples[0]}
+
+
+def check_resume_equality(name: str, params, tmp: str | Path, key: str = "loss_g"):
+    """Train ``name`` for its steps in one go and as 2 steps + ``--resume``; assert the two final
+    checkpoints agree (model tensors) and the per-step ``key`` logs match. -> the final state."""
+    import pytest
+    import torch
+
+    from methods.trainer import load_checkpoint, train
+    from pipeline.cmd_train import build_trainee
+    tmp = Path(tmp)
+    full = train(build_trainee(name, params), params, tmp / "full", show_progress=False)
+    train(build_trainee(name, params), params, tmp / "split", stop_after=2, show_progress=False)
+    rest = train(build_trainee(name, params), params, tmp / "split", resume=True,
+                 show_progress=False)
+    assert rest["step"] == full["step"]
+    a = load_checkpoint(tmp / "full" / "model.pt")["model"]
+    b = load_checkpoint(tmp / "split" / "model.pt")["model"]
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+    assert [h[key] for h in full["history"]] == pytest.approx(
+        [h[key] for h in rest["history"]], rel=1e-5)
+    return a

@@ -5,14 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from methods.base import TrainContext
 from methods.gfpgan import (COMPONENTS, GFPGANSample, component_boxes, cs_sft,
                             load_component_landmarks)
-from methods.testing import baseline_env, tiny_params
-from methods.trainer import load_checkpoint, load_for_inference, train
+from methods.testing import (baseline_env, check_resume_equality, fixed_batch, ready_method,
+                             tiny_params)
+from methods.trainer import load_for_inference
 from pipeline.cmd_train import build_trainee
 from pipeline.errors import FRBenchError
-from pipeline.seeding import rng_for
 
 
 @pytest.fixture(scope="module")
@@ -23,17 +22,7 @@ def env(tmp_path_factory):
 
 
 def _ready(params, name="gfpgan"):
-    m = build_trainee(name, params)
-    m.setup_training(TrainContext(params, torch.device("cpu"), params.train.checkpoint_dir))
-    return m
-
-
-def _batch(m, params, n=4):
-    from methods.data import HQFolder
-    folder = HQFolder(params.train.hq_dir, m.out_size)
-    fn = m.sample_fn()
-    samples = [fn([folder[i]], rng_for(1, "t", i), ids=[folder.files[i].stem]) for i in range(n)]
-    return {k: torch.from_numpy(np.stack([s[k] for s in samples])) for k in samples[0]}
+    return ready_method(name, params)
 
 
 def _sft_params(tmp):
@@ -62,7 +51,7 @@ def test_fix_decoder_false_finetunes_the_prior(tmp_path):
     assert set(opt.param_groups[0]["params"]) == set(m.unet.parameters()) | set(
         m.generator.parameters())
     before = [p.detach().clone() for p in m.generator.parameters()]
-    loss, _ = m.g_step(_batch(m, params), 1)
+    loss, _ = m.g_step(fixed_batch(m, params), 1)
     opt.zero_grad()
     loss.backward()
     opt.step()
@@ -133,7 +122,7 @@ def test_landmark_files(tmp_path):
 def test_builtin_faces_give_boxes_around_the_eyes(env):
     _, params = env
     m = _ready(params)
-    b = _batch(m, params)
+    b = fixed_batch(m, params)
     assert b["boxes"].shape == (4, 3, 4)
     assert (b["boxes"][..., 2] > b["boxes"][..., 0]).all()
     # eyes above the mouth, left eye left of the right eye, inside the image
@@ -145,7 +134,7 @@ def test_builtin_faces_give_boxes_around_the_eyes(env):
 def test_loss_step_lowers_objective(env):
     _, params = env
     m = _ready(params)
-    batch = _batch(m, params)
+    batch = fixed_batch(m, params)
     opt = m.make_optimizers()["g"]
     for d in m.discriminator_modules().values():
         d.requires_grad_(False)
@@ -166,17 +155,7 @@ def test_loss_step_lowers_objective(env):
 
 def test_resume_equality_and_wrong_checkpoint(env, tmp_path):
     _, params = env
-    full = train(build_trainee("gfpgan", params), params, tmp_path / "full", show_progress=False)
-    train(build_trainee("gfpgan", params), params, tmp_path / "split", stop_after=2,
-          show_progress=False)
-    rest = train(build_trainee("gfpgan", params), params, tmp_path / "split", resume=True,
-                 show_progress=False)
-    a = load_checkpoint(tmp_path / "full" / "model.pt")["model"]
-    b = load_checkpoint(tmp_path / "split" / "model.pt")["model"]
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
-    assert [h["loss_d"] for h in full["history"]] == pytest.approx(
-        [h["loss_d"] for h in rest["history"]], rel=1e-5)
+    check_resume_equality("gfpgan", params, tmp_path, key="loss_d")
     with pytest.raises(FRBenchError, match="checkpoint is for method 'gfpgan'"):
         load_for_inference(build_trainee("gpen", params), tmp_path / "full" / "model.pt")
     # gfpgan_sft has other condition widths: refused with a clear error

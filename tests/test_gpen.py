@@ -1,14 +1,12 @@
 """GPEN: shapes/range, concatenated encoder features, widened prior, ablations, losses, resume."""
-import numpy as np
 import pytest
 import torch
 
 from methods.gpen import GPEN, noise_list
-from methods.testing import baseline_env
-from methods.trainer import load_checkpoint, load_for_inference, train
+from methods.testing import baseline_env, check_resume_equality, fixed_batch, ready_method
+from methods.trainer import load_for_inference
 from pipeline.cmd_train import build_trainee
 from pipeline.errors import FRBenchError
-from pipeline.seeding import rng_for
 
 
 @pytest.fixture(scope="module")
@@ -19,18 +17,7 @@ def env(tmp_path_factory):
 
 
 def _ready(name, params):
-    m = build_trainee(name, params)
-    m.setup_training(__import__("methods.base", fromlist=["TrainContext"]).TrainContext(
-        params, torch.device("cpu"), params.train.checkpoint_dir))
-    return m
-
-
-def _batch(m, params, n=4):
-    from methods.data import HQFolder
-    folder = HQFolder(params.train.hq_dir, m.out_size)
-    fn = m.sample_fn()
-    samples = [fn([folder[i]], rng_for(1, "t", i)) for i in range(n)]
-    return {k: torch.from_numpy(np.stack([s[k] for s in samples])) for k in samples[0]}
+    return ready_method(name, params)
 
 
 @pytest.mark.parametrize("name", ["gpen", "gpen_nonoise", "gpen_noiseadd"])
@@ -111,7 +98,7 @@ def test_noft_trains_only_new_entries(env):
     before = {k: v.clone() for k, v in m.generator.state_dict().items()}
     opt = m.make_optimizers()["g"]
     for _ in range(2):
-        loss, _ = m.g_step(_batch(m, p), 0)
+        loss, _ = m.g_step(fixed_batch(m, p), 0)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -127,7 +114,7 @@ def test_noft_trains_only_new_entries(env):
 def test_loss_step_lowers_objective(env):
     _, params = env
     m = _ready("gpen", params)
-    batch = _batch(m, params)
+    batch = fixed_batch(m, params)
     opt = m.make_optimizers()["g"]
     for p in m.discriminator.parameters():
         p.requires_grad_(False)
@@ -144,18 +131,7 @@ def test_loss_step_lowers_objective(env):
 
 def test_resume_equality_and_wrong_checkpoint(env, tmp_path):
     _, params = env
-    full = train(build_trainee("gpen", params), params, tmp_path / "full", show_progress=False)
-    train(build_trainee("gpen", params), params, tmp_path / "split", stop_after=2,
-          show_progress=False)
-    rest = train(build_trainee("gpen", params), params, tmp_path / "split", resume=True,
-                 show_progress=False)
-    assert rest["step"] == full["step"] == 4
-    a = load_checkpoint(tmp_path / "full" / "model.pt")["model"]
-    b = load_checkpoint(tmp_path / "split" / "model.pt")["model"]
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
-    assert [h["loss_g"] for h in full["history"]] == pytest.approx(
-        [h["loss_g"] for h in rest["history"]], rel=1e-5)
+    check_resume_equality("gpen", params, tmp_path)
     # the checkpoint loads into GPEN, and is refused by another method
     load_for_inference(build_trainee("gpen", params), tmp_path / "full" / "model.pt")
     for other in ("gfpgan", "psp", "panini"):

@@ -1,15 +1,13 @@
 """pSp: shapes/range, W+ = E(x) + w_avg, map2style layout, losses, resume, wrong checkpoint."""
-import numpy as np
 import pytest
 import torch
 
-from methods.base import TrainContext
 from methods.psp import GradualStyleBlock, GradualStyleEncoder
-from methods.testing import baseline_env, tiny_params
-from methods.trainer import load_checkpoint, load_for_inference, train
+from methods.testing import (baseline_env, check_resume_equality, fixed_batch, ready_method,
+                             tiny_params)
+from methods.trainer import load_for_inference
 from pipeline.cmd_train import build_trainee
 from pipeline.errors import FRBenchError
-from pipeline.seeding import rng_for
 
 
 @pytest.fixture(scope="module")
@@ -20,17 +18,7 @@ def env(tmp_path_factory):
 
 
 def _ready(params):
-    m = build_trainee("psp", params)
-    m.setup_training(TrainContext(params, torch.device("cpu"), params.train.checkpoint_dir))
-    return m
-
-
-def _batch(m, params, n=4):
-    from methods.data import HQFolder
-    folder = HQFolder(params.train.hq_dir, m.out_size)
-    fn = m.sample_fn()
-    samples = [fn([folder[i]], rng_for(1, "t", i)) for i in range(n)]
-    return {k: torch.from_numpy(np.stack([s[k] for s in samples])) for k in samples[0]}
+    return ready_method("psp", params)
 
 
 def test_output_shape_range_and_frozen_decoder(env):
@@ -82,7 +70,7 @@ def test_map2style_layout():
 def test_loss_step_lowers_objective(env):
     _, params = env
     m = _ready(params)
-    batch = _batch(m, params)
+    batch = fixed_batch(m, params)
     opt = m.make_optimizers()["g"]
 
     def objective():
@@ -101,18 +89,8 @@ def test_loss_step_lowers_objective(env):
 
 def test_resume_equality_and_wrong_checkpoint(env, tmp_path):
     _, params = env
-    full = train(build_trainee("psp", params), params, tmp_path / "full", show_progress=False)
-    train(build_trainee("psp", params), params, tmp_path / "split", stop_after=2,
-          show_progress=False)
-    rest = train(build_trainee("psp", params), params, tmp_path / "split", resume=True,
-                 show_progress=False)
-    a = load_checkpoint(tmp_path / "full" / "model.pt")["model"]
-    b = load_checkpoint(tmp_path / "split" / "model.pt")["model"]
+    a = check_resume_equality("psp", params, tmp_path)
     assert "latent_avg" in a
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
-    assert [h["loss_g"] for h in full["history"]] == pytest.approx(
-        [h["loss_g"] for h in rest["history"]], rel=1e-5)
     m = build_trainee("psp", params)
     load_for_inference(m, tmp_path / "full" / "model.pt")
     torch.testing.assert_close(m.latent_avg, a["latent_avg"])
@@ -134,5 +112,5 @@ def test_random_init_backbone_losses_are_off_unless_allowed(env, tmp_path, monke
     m2 = _ready(p2)
     assert m2.lpips_weight == 0.8 and m2._lpips is not None
     assert "random-init" in m2.provenance["lpips_alex"]
-    loss, logs = m2.g_step(_batch(m2, p2, n=2), 0)
+    loss, logs = m2.g_step(fixed_batch(m2, p2, n=2), 0)
     assert "lpips" in logs and torch.isfinite(loss)
