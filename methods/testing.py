@@ -186,3 +186,17 @@ def check_resume_equality(name: str, params, tmp: str | Path, key: str = "loss_g
     assert [h[key] for h in full["history"]] == pytest.approx(
         [h[key] for h in rest["history"]], rel=1e-5)
     return a
+
+
+def check_descent(objective, opt, steps: int = 4) -> tuple[float, float]:
+    """Take ``steps`` optimiser steps on ``objective()`` (a scalar loss tensor; make it
+    deterministic, e.g. fixed noise) and assert that it went down. -> (first, last)."""
+    first = float(objective().detach())
+    for _ in range(steps):
+        loss = objective()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    last = float(objective().detach())
+    assert last < first, f"objective did not go down: {first} -> {last}"
+    return first, last

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from methods.psp import GradualStyleBlock, GradualStyleEncoder
-from methods.testing import (baseline_env, check_resume_equality, fixed_batch, ready_method,
-                             tiny_params)
+from methods.testing import (baseline_env, check_descent, check_resume_equality, fixed_batch,
+                             ready_method, tiny_params)
 from methods.trainer import load_for_inference
 from pipeline.cmd_train import build_trainee
 from pipeline.errors import FRBenchError
@@ -78,13 +78,7 @@ def test_loss_step_lowers_objective(env):
         loss, logs = m.g_step(batch, 0)
         assert set(logs) >= {"l2", "w_norm"}
         return loss
-    first = float(objective().detach())
-    for _ in range(4):
-        loss = objective()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert float(objective().detach()) < first
+    check_descent(objective, opt)
 
 
 def test_resume_equality_and_wrong_checkpoint(env, tmp_path):
