@@ -19,6 +19,7 @@ multiplies every group's initial lr (schedules). EMA: ``ema_modules()`` and ``em
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -219,6 +220,19 @@ def logistic_d_loss(discriminator: nn.Module, real: torch.Tensor, fake: torch.Te
         loss = loss + r1_gamma / 2 * r1 * r1_every
         logs["r1"] = r1.detach()
     return loss, logs
+
+
+def path_length_penalty(img: torch.Tensor, latents: torch.Tensor, pl_mean: torch.Tensor,
+                        decay: float = 0.01):
+    """StyleGAN2 path-length regulariser: ``J_w^T y`` for ``y ~ N(0, 1) / sqrt(H W)``, length =
+    sqrt(mean over layers of sum over dims of its square); ``pl_mean`` (a buffer) tracks the mean
+    length with ``decay`` and is updated in place. -> (penalty, lengths (detached))."""
+    noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
+    (grad,) = torch.autograd.grad((img * noise).sum(), latents, create_graph=True)
+    lengths = torch.sqrt(grad.pow(2).sum(2).mean(1))
+    mean = pl_mean + decay * (lengths.detach().mean() - pl_mean)
+    pl_mean.copy_(mean)
+    return (lengths - mean).pow(2).mean(), lengths.detach()
 
 
 def resize(x: torch.Tensor, size: int, mode: str = "bicubic") -> torch.Tensor:

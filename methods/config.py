@@ -227,7 +227,9 @@ class GPENConfig:
     random init (default False: its weight becomes 0, recorded in the provenance).
     D: the prior's discriminator, logistic + lazy R1 (``r1_gamma``, ``r1_every``), minibatch
     stddev over ``d_stddev_group`` (0 = the whole batch, GPEN). Adam (0, 0.99) with the lazy-reg
-    ratio on D (GPEN).
+    ratio on D (GPEN). ``path_reg_weight``: the official path-length regulariser on G (2, every
+    ``path_reg_every`` = 4 steps, on half the batch, with the lazy-reg ratio on G's Adam); 0 turns
+    it off (the built-in default, like the prior's).
     """
     arch: Literal["gpen"]
     out_size: int
@@ -251,12 +253,16 @@ class GPENConfig:
     hflip: bool
     concat_init: float = 0.01
     noise_init: float = 0.0  # initial value of the noise (feature) scalars; GPEN 0
+    path_reg_weight: float = 0.0
+    path_reg_every: int = 4
     random_init_losses: bool = False
     train_overrides: dict[str, Any] = field(default_factory=dict)
 
     def validate(self, where):
         _check_sizes(where, self.out_size, self.lq_size)
         _check(self.r1_every >= 1, f"{where}.r1_every", "must be >= 1")
+        _check(self.path_reg_every >= 1, f"{where}.path_reg_every", "must be >= 1")
+        _check(self.path_reg_weight >= 0, f"{where}.path_reg_weight", "must be >= 0")
 
 
 @dataclass

@@ -16,8 +16,10 @@ scratch (no concat prior is public, methods.md §3.9): this is the documented de
 Losses (paper): ``L = L_A + 1.0 L_C + 0.02 L_F``: non-saturating adversarial with the prior's
 discriminator, L1 content, discriminator feature matching (MSE of every D ResBlock output between
 restored and HQ, summed); the official train_simple variant: smooth-L1 content + ID loss 1.0.
-D: logistic + lazy R1. Checkpoint: the shared trainer's format (kind "method", arch "gpen"), model
-keys ``encoder.*``, ``generator.*`` (concat-mode shapes when noise=concat), ``discriminator.*``.
+D: logistic + lazy R1; G: optional path-length regulariser (``path_reg_weight``, official 2 every
+4 steps). Checkpoint: the shared trainer's format (kind "method", arch "gpen"), model keys
+``encoder.*``, ``generator.*`` (concat-mode shapes when noise=concat), ``discriminator.*``
+(and ``pl_mean`` when the path-length term is on).
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.base import Method, TrainContext, logistic_d_loss, prior_arch_for, resize
+from methods.base import (Method, TrainContext, logistic_d_loss, path_length_penalty,
+                          prior_arch_for, resize)
 from methods.baseline_common import (ID_CROP, IdentityLoss, prior_state, resolve_backbone,
                                      widen_to_concat)
 from methods.prior import build_discriminator, build_generator
@@ -74,6 +77,8 @@ class GPEN(Method):
             if need_d else None
         self.__dict__["_id"] = None
         self.id_weight = 0.0
+        if cfg.path_reg_weight > 0:  # the path-length regulariser's running mean length
+            self.register_buffer("pl_mean", torch.zeros(()))
 
     def config_dict(self):
         from pipeline.config import to_dict
@@ -140,7 +145,8 @@ class GPEN(Method):
         c = self.cfg
         params = [p for m in self.generator_modules().values() for p in m.parameters()
                   if p.requires_grad]
-        opts = {"g": torch.optim.Adam(params, lr=c.lr, betas=(0.0, 0.99))}
+        g = c.path_reg_every / (c.path_reg_every + 1) if c.path_reg_weight > 0 else 1.0
+        opts = {"g": torch.optim.Adam(params, lr=c.lr * g, betas=(0.0, 0.99 ** g))}
         if self.discriminator is not None:
             r = c.r1_every / (c.r1_every + 1)
             opts["d"] = torch.optim.Adam(self.discriminator.parameters(), lr=c.lr * r,
@@ -184,4 +190,13 @@ class GPEN(Method):
             idl = self._id(out, hq)
             loss = loss + self.id_weight * idl
             logs["id"] = idl.detach()
+        if c.path_reg_weight > 0 and step % c.path_reg_every == 0:
+            # GPEN train_simple: the StyleGAN2 path-length term on the encoder's latents, half batch
+            n = max(1, batch["lq"].shape[0] // 2)
+            z, feats = self.encoder(resize(batch["lq"][:n], self.out_size))
+            img, lat = self.generator(z, noise=self.noises(feats), randomize_noise=False,
+                                      return_latents=True)
+            pen, lengths = path_length_penalty(img, lat, self.pl_mean)
+            loss = loss + c.path_reg_weight * c.path_reg_every * pen
+            logs["path_len"] = lengths.mean()
         return loss, logs

@@ -17,13 +17,12 @@ the trainer (``train_noise: random``) or the fixed buffers (``fixed``).
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from methods.base import Trainable, logistic_d_loss
+from methods.base import Trainable, logistic_d_loss, path_length_penalty
 from methods.stylegan2 import Discriminator, Generator
 
 
@@ -120,14 +119,9 @@ class PriorGAN(Trainable):
         if c.path_reg_weight > 0 and step % c.path_reg_every == 0:
             n = max(1, batch["z_g"].shape[0] // 2)
             img, lat = self.fake(batch["z_g"][:n], batch["inj_g"][:n], return_latents=True)
-            noise = torch.randn_like(img) / math.sqrt(img.shape[2] * img.shape[3])
-            (grad,) = torch.autograd.grad((img * noise).sum(), lat, create_graph=True)
-            lengths = torch.sqrt(grad.pow(2).sum(2).mean(1))
-            pl_mean = self.pl_mean + 0.01 * (lengths.detach().mean() - self.pl_mean)
-            self.pl_mean.copy_(pl_mean)
-            pen = (lengths - pl_mean).pow(2).mean()
+            pen, lengths = path_length_penalty(img, lat, self.pl_mean)
             loss = loss + c.path_reg_weight * c.path_reg_every * pen
-            logs["path_len"] = lengths.detach().mean()
+            logs["path_len"] = lengths.mean()
         return loss, logs
 
     @torch.no_grad()
