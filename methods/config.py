@@ -332,8 +332,9 @@ class PSPConfig:
     [64,128,256,512]), FPN of width ``fpn_width``, map2style heads to W+, ``+ w_avg``
     (``start_from_latent_avg``), the prior frozen (random noise in training, fixed at inference).
     Losses: ``l2_weight`` 1, ``lpips_weight`` 0.8 (``lpips_net`` alex), ``id_weight`` 0.1
-    (``id_net``; facenet stands in for IR-SE50), ``w_norm_weight`` 0.005. Adam (the official
-    ``--optim_name adam``; the default Ranger is not implemented).
+    (``id_net``; facenet stands in for IR-SE50), ``w_norm_weight`` 0.005. ``optimizer``: "ranger"
+    (pSp's default: RAdam + Lookahead + gradient centralisation, ``methods/optim.py``) or "adam"
+    (the official ``--optim_name adam``; the built-in tier's choice).
     """
     arch: Literal["psp"]
     out_size: int
@@ -354,6 +355,7 @@ class PSPConfig:
     w_norm_weight: float
     ema_decay: float
     hflip: bool
+    optimizer: Literal["adam", "ranger"] = "adam"
     random_init_losses: bool = False
     train_overrides: dict[str, Any] = field(default_factory=dict)
 

@@ -14,7 +14,8 @@ StyleGAN2 prior.
 
 Losses (SR command of the README): 1.0 L2 + 0.8 LPIPS (AlexNet) + 0.1 ID + 0.005 w_norm
 (``mean_b ||codes - w_avg||_2`` over the whole n_latent x D matrix). The paper's 1024 output pooled
-to 256 for the losses: here the losses use the output size. Adam (``--optim_name adam``).
+to 256 for the losses: here the losses use the output size. Adam (``--optim_name adam``) or
+Ranger (``optimizer: ranger``, pSp's default; ``methods/optim.py``).
 Checkpoint: the shared trainer format (kind "method", arch "psp"); model keys ``encoder.*``,
 ``generator.*`` (frozen prior), ``latent_avg``.
 """
@@ -200,6 +201,9 @@ class PSP(Method):
         return {"encoder": self.encoder}
 
     def make_optimizers(self):
+        if self.cfg.optimizer == "ranger":  # pSp's default (methods.md §5.4)
+            from methods.optim import Ranger
+            return {"g": Ranger(self.encoder.parameters(), lr=self.cfg.lr)}
         return {"g": torch.optim.Adam(self.encoder.parameters(), lr=self.cfg.lr)}
 
     def g_step(self, batch, step):

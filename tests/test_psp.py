@@ -108,3 +108,11 @@ def test_random_init_backbone_losses_are_off_unless_allowed(env, tmp_path, monke
     assert "random-init" in m2.provenance["lpips_alex"]
     loss, logs = m2.g_step(fixed_batch(m2, p2, n=2), 0)
     assert "lpips" in logs and torch.isfinite(loss)
+
+
+def test_ranger_option_trains_and_resumes(tmp_path):
+    from methods.optim import Ranger
+    params = baseline_env(tmp_path, edit=lambda d: d["methods"]["psp"].update(optimizer="ranger"))
+    m = ready_method("psp", params)
+    assert isinstance(m.make_optimizers()["g"], Ranger)
+    check_resume_equality("psp", params, tmp_path / "run")
