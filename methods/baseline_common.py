@@ -140,12 +140,18 @@ def resolve_backbone(params, weight_name: str, loss_weight: float, keep_random: 
     return float(loss_weight), True
 
 
+#: identity nets of the baselines -> the resolver's weight name
+ID_WEIGHTS = {"irse50": "arcface_ir_se50", "facenet": "facenet_vggface2",
+              "arcface18": "arcface18_vqfr"}
+
+
 class IdentityLoss(nn.Module):
     """Identity-preserving loss on a frozen face-recognition net (weights via the resolver).
 
-    ``net``: "facenet" (facenet-pytorch InceptionResnetV1, VGGFace2; [0,1] RGB resized to 160,
-    the stand-in for GPEN's/pSp's IR-SE50 ArcFace) or "arcface18" (ArcFace ResNet-18 on gray
-    128x128, GFP-GAN's ``arcface_resnet18``). ``crop``: fractions (top, bottom, left, right) cut
+    ``net``: "irse50" (IR-SE50 ArcFace, ``model_ir_se50.pth``: GPEN's and pSp's; [-1,1] RGB
+    average-pooled to 112), "facenet" (facenet-pytorch InceptionResnetV1, VGGFace2; [0,1] RGB
+    resized to 160; a stand-in with downloadable weights) or "arcface18" (ArcFace ResNet-18 on
+    gray 128x128, GFP-GAN's ``arcface_resnet18``). ``crop``: fractions (top, bottom, left, right) cut
     first (pSp/GPEN: [35:223, 32:220] of 256). ``mode``: "cos" = mean(1 - cos) (GPEN, pSp);
     "l1" = L1 between the embeddings, target detached (GFP-GAN).
     """
@@ -154,7 +160,9 @@ class IdentityLoss(nn.Module):
         super().__init__()
         from metrics import backbones as B
         wcfg = weights_cfg(params)
-        if net == "facenet":
+        if net == "irse50":
+            self.net, prov = B.build_irse50(wcfg)
+        elif net == "facenet":
             self.net, prov = B.build_facenet(wcfg)
         else:
             self.net, prov = B.build_arcface18(wcfg)
@@ -167,6 +175,8 @@ class IdentityLoss(nn.Module):
             h, w = x.shape[-2:]
             t, b, l, r = self.crop
             x = x[:, :, int(t * h): int(round(b * h)), int(l * w): int(round(r * w))]
+        if self.kind == "irse50":  # pSp / GPEN: face_pool = AdaptiveAvgPool2d(112)
+            return self.net(F.adaptive_avg_pool2d(x, (112, 112)))
         if self.kind == "facenet":
             return F.normalize(self.net(x.add(1).mul(0.5)), dim=1)
         gray = (0.2989 * x[:, 0] + 0.5870 * x[:, 1] + 0.1140 * x[:, 2]).unsqueeze(1)

@@ -245,7 +245,7 @@ class GPENConfig:
     content_loss: Literal["l1", "smooth_l1"]
     fm_weight: float
     id_weight: float
-    id_net: Literal["facenet", "arcface18"]
+    id_net: Literal["irse50", "facenet", "arcface18"]
     r1_gamma: float
     r1_every: int
     d_stddev_group: int
@@ -305,7 +305,7 @@ class GFPGANConfig:
     component_channels: list[int]
     eye_enlarge: float
     id_weight: float
-    id_net: Literal["facenet", "arcface18"]
+    id_net: Literal["irse50", "facenet", "arcface18"]
     ema_decay: float
     hflip: bool
     landmarks: str = ""
@@ -334,7 +334,9 @@ class PSPConfig:
     Losses: ``l2_weight`` 1, ``lpips_weight`` 0.8 (``lpips_net`` alex), ``id_weight`` 0.1
     (``id_net``; facenet stands in for IR-SE50), ``w_norm_weight`` 0.005. ``optimizer``: "ranger"
     (pSp's default: RAdam + Lookahead + gradient centralisation, ``methods/optim.py``) or "adam"
-    (the official ``--optim_name adam``; the built-in tier's choice).
+    (the official ``--optim_name adam``; the built-in tier's choice). ``encoder_init``: "irse50"
+    starts the encoder's input layer and IR-SE body from ``model_ir_se50.pth`` (pSp; needs the
+    paper widths), "none" leaves them at their seeded init.
     """
     arch: Literal["psp"]
     out_size: int
@@ -351,11 +353,12 @@ class PSPConfig:
     lpips_weight: float
     lpips_net: Literal["alex", "vgg"]
     id_weight: float
-    id_net: Literal["facenet", "arcface18"]
+    id_net: Literal["irse50", "facenet", "arcface18"]
     w_norm_weight: float
     ema_decay: float
     hflip: bool
     optimizer: Literal["adam", "ranger"] = "adam"
+    encoder_init: Literal["none", "irse50"] = "none"
     random_init_losses: bool = False
     train_overrides: dict[str, Any] = field(default_factory=dict)
 

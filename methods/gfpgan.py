@@ -37,8 +37,8 @@ from torch import nn
 
 from methods.base import (Method, TrainContext, degrade_sample, logistic_d_loss,
                           prior_arch_for, resize)
-from methods.baseline_common import (IdentityLoss, VGG19Features, gram, mean_w, prior_state,
-                                     resolve_backbone)
+from methods.baseline_common import (ID_WEIGHTS, IdentityLoss, VGG19Features, gram, mean_w,
+                                     prior_state, resolve_backbone)
 from methods.prior import build_discriminator, build_generator
 from methods.stylegan2 import SQRT2, ConvLayer, EqualConv2d, EqualLinear, FusedLeakyReLU, ResBlock
 from pipeline.errors import FRBenchError
@@ -333,8 +333,7 @@ class GFPGAN(Method):
             path = self.landmarks_path()
             if path not in _LANDMARKS:
                 _LANDMARKS[path] = load_component_landmarks(path)
-        idn = "facenet_vggface2" if c.id_net == "facenet" else "arcface18_vqfr"
-        self.id_weight, build = resolve_backbone(self.params, idn, c.id_weight,
+        self.id_weight, build = resolve_backbone(self.params, ID_WEIGHTS[c.id_net], c.id_weight,
                                                  c.random_init_losses, self.provenance, "id_net")
         if build:
             self.__dict__["_id"] = IdentityLoss(self.params, c.id_net, "l1").to(ctx.device)

@@ -29,8 +29,8 @@ from torch import nn
 
 from methods.base import (Method, TrainContext, logistic_d_loss, path_length_penalty,
                           prior_arch_for, resize)
-from methods.baseline_common import (ID_CROP, IdentityLoss, prior_state, resolve_backbone,
-                                     widen_to_concat)
+from methods.baseline_common import (ID_CROP, ID_WEIGHTS, IdentityLoss, prior_state,
+                                     resolve_backbone, widen_to_concat)
 from methods.prior import build_discriminator, build_generator
 from methods.stylegan2 import ConvLayer, EqualLinear
 
@@ -126,8 +126,7 @@ class GPEN(Method):
                     p.register_hook(lambda g, m=m: g * m.to(g.device))  # only the new columns
                     continue
                 p.requires_grad_(False)
-        self.id_weight, build = resolve_backbone(self.params, "facenet_vggface2" if c.id_net ==
-                                                 "facenet" else "arcface18_vqfr", c.id_weight,
+        self.id_weight, build = resolve_backbone(self.params, ID_WEIGHTS[c.id_net], c.id_weight,
                                                  c.random_init_losses, self.provenance, "id_net")
         if build:
             self.__dict__["_id"] = IdentityLoss(self.params, c.id_net, "cos", ID_CROP).to(ctx.device)

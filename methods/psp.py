@@ -28,43 +28,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods.base import Method, TrainContext, prior_arch_for, resize
-from methods.baseline_common import (ID_CROP, IdentityLoss, mean_w, prior_state,
+from methods.baseline_common import (ID_CROP, ID_WEIGHTS, IdentityLoss, mean_w, prior_state,
                                      resolve_backbone, weights_cfg)
 from methods.prior import build_generator
 from methods.stylegan2 import EqualLinear
+from metrics.backbones import irse_stages
 from pipeline.errors import FRBenchError
-
-
-class SEModule(nn.Module):
-    def __init__(self, c: int, reduction: int = 16):
-        super().__init__()
-        h = max(1, c // reduction)
-        self.fc1 = nn.Conv2d(c, h, 1, bias=False)
-        self.fc2 = nn.Conv2d(h, c, 1, bias=False)
-
-    def forward(self, x):
-        w = torch.sigmoid(self.fc2(F.relu(self.fc1(F.adaptive_avg_pool2d(x, 1)))))
-        return x * w
-
-
-class BottleneckIRSE(nn.Module):
-    """shortcut: MaxPool(1, stride) if in == depth else Conv1x1(stride) + BN; residual:
-    BN -> Conv3x3 -> PReLU -> Conv3x3(stride) -> BN -> SE(16)."""
-
-    def __init__(self, cin: int, depth: int, stride: int):
-        super().__init__()
-        if cin == depth:
-            self.shortcut_layer = nn.MaxPool2d(1, stride)
-        else:
-            self.shortcut_layer = nn.Sequential(nn.Conv2d(cin, depth, 1, stride, bias=False),
-                                                nn.BatchNorm2d(depth))
-        self.res_layer = nn.Sequential(
-            nn.BatchNorm2d(cin), nn.Conv2d(cin, depth, 3, 1, 1, bias=False), nn.PReLU(depth),
-            nn.Conv2d(depth, depth, 3, stride, 1, bias=False), nn.BatchNorm2d(depth),
-            SEModule(depth))
-
-    def forward(self, x):
-        return self.res_layer(x) + self.shortcut_layer(x)
 
 
 class GradualStyleBlock(nn.Module):
@@ -96,12 +65,7 @@ class GradualStyleEncoder(nn.Module):
             raise FRBenchError("pSp: input size must be >= 32 (c3 at size/16 >= 2)")
         self.input_layer = nn.Sequential(nn.Conv2d(3, widths[0], 3, 1, 1, bias=False),
                                          nn.BatchNorm2d(widths[0]), nn.PReLU(widths[0]))
-        body, cin, self.taps = [], widths[0], []
-        for n, w in zip(units, widths):
-            for j in range(n):
-                body.append(BottleneckIRSE(cin, w, 2 if j == 0 else 1))
-                cin = w
-            self.taps.append(len(body) - 1)
+        body, self.taps = irse_stages(widths[0], units, widths)
         self.body = nn.Sequential(*body)
         self.n_styles, self.coarse, self.middle = n_styles, 3, 7
         s3, s2, s1 = size // 16, size // 8, size // 4
@@ -174,8 +138,9 @@ class PSP(Method):
         self.provenance["prior"] = prov
         with torch.no_grad():
             self.latent_avg.copy_(mean_w(self.generator))
-        idn = "facenet_vggface2" if c.id_net == "facenet" else "arcface18_vqfr"
-        self.id_weight, build = resolve_backbone(self.params, idn, c.id_weight,
+        if c.encoder_init == "irse50":
+            self.init_encoder_from_irse50()
+        self.id_weight, build = resolve_backbone(self.params, ID_WEIGHTS[c.id_net], c.id_weight,
                                                  c.random_init_losses, self.provenance, "id_net")
         if build:
             self.__dict__["_id"] = IdentityLoss(self.params, c.id_net, "cos", ID_CROP).to(ctx.device)
@@ -188,6 +153,26 @@ class PSP(Method):
             net, prov_l = build_lpips(c.lpips_net, weights_cfg(self.params))
             self.provenance.update(prov_l)
             self.__dict__["_lpips"] = net.to(ctx.device)
+
+    def init_encoder_from_irse50(self) -> None:
+        """pSp: the encoder's ``input_layer`` and ``body`` start from the IR-SE50 ArcFace
+        (``model_ir_se50.pth``, loaded like the official ``strict=False``: the ArcFace
+        ``output_layer`` is not used). A random-init resolution is recorded and skipped."""
+        from metrics.backbones import load_irse50_state
+        sd, res = load_irse50_state(weights_cfg(self.params))
+        if sd is None:
+            self.provenance["encoder_init"] = f"{res.provenance} (skipped)"
+            return
+        own = self.encoder.state_dict()
+        take = {k: v for k, v in sd.items() if k.startswith(("input_layer.", "body."))}
+        bad = [k for k, v in take.items() if k not in own or own[k].shape != v.shape]
+        if bad or not take:
+            raise FRBenchError(
+                f"methods.{self.name}.encoder_init: {res.path} does not fit this encoder "
+                f"(e.g. {bad[:2] or 'no input_layer/body tensors'}); IR-SE50 needs enc_units "
+                "[3, 4, 14, 3] and enc_widths [64, 128, 256, 512]")
+        self.encoder.load_state_dict(take, strict=False)
+        self.provenance["encoder_init"] = f"{res.provenance} ({len(take)} tensors)"
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -337,6 +337,105 @@ def build_arcface18(wcfg, search_dirs=()) -> tuple[ArcFace18Embedder, dict]:
 
 
 # ------------------------------------------------------------------------------------------
+# IR-SE50 ArcFace (pSp's and GPEN's identity loss, pSp's encoder initialisation;
+# methods.md §3.4, §5.1): the InsightFace_Pytorch layout that ``model_ir_se50.pth`` is saved in.
+
+class SEModule(nn.Module):
+    """Squeeze-excitation: avgpool -> 1x1 (c -> c/r, no bias) -> ReLU -> 1x1 (no bias) -> sigmoid."""
+
+    def __init__(self, c: int, reduction: int = 16):
+        super().__init__()
+        h = max(1, c // reduction)
+        self.fc1 = nn.Conv2d(c, h, 1, bias=False)
+        self.fc2 = nn.Conv2d(h, c, 1, bias=False)
+
+    def forward(self, x):
+        w = torch.sigmoid(self.fc2(torch.relu(self.fc1(torch.nn.functional.adaptive_avg_pool2d(
+            x, 1)))))
+        return x * w
+
+
+class BottleneckIRSE(nn.Module):
+    """shortcut: MaxPool(1, stride) if in == depth else Conv1x1(stride) + BN; residual:
+    BN -> Conv3x3 -> PReLU -> Conv3x3(stride) -> BN -> SE(16)."""
+
+    def __init__(self, cin: int, depth: int, stride: int):
+        super().__init__()
+        if cin == depth:
+            self.shortcut_layer = nn.MaxPool2d(1, stride)
+        else:
+            self.shortcut_layer = nn.Sequential(nn.Conv2d(cin, depth, 1, stride, bias=False),
+                                                nn.BatchNorm2d(depth))
+        self.res_layer = nn.Sequential(
+            nn.BatchNorm2d(cin), nn.Conv2d(cin, depth, 3, 1, 1, bias=False), nn.PReLU(depth),
+            nn.Conv2d(depth, depth, 3, stride, 1, bias=False), nn.BatchNorm2d(depth),
+            SEModule(depth))
+
+    def forward(self, x):
+        return self.res_layer(x) + self.shortcut_layer(x)
+
+
+def irse_stages(cin: int, units, widths) -> tuple[list[nn.Module], list[int]]:
+    """IR-SE stages: per stage ``n`` units of ``width``, the first with stride 2.
+    -> (units, index of each stage's last unit)."""
+    body, taps = [], []
+    for n, w in zip(units, widths):
+        for j in range(n):
+            body.append(BottleneckIRSE(cin, w, 2 if j == 0 else 1))
+            cin = w
+        taps.append(len(body) - 1)
+    return body, taps
+
+
+IRSE50_UNITS, IRSE50_WIDTHS = (3, 4, 14, 3), (64, 128, 256, 512)
+
+
+class IRSE50(nn.Module):
+    """IR-SE50 ArcFace at 112 px: ``input_layer`` Conv3x3 3->64 + BN + PReLU; ``body`` 24
+    bottleneck_IR_SE units (3/4/14/3 of widths 64/128/256/512); ``output_layer`` BN2d -> Dropout ->
+    Flatten -> Linear(512*7*7, 512) -> BN1d. Input RGB in [-1, 1] at 112 px; output (B, 512),
+    L2-normalised."""
+
+    def __init__(self, drop_ratio: float = 0.6):
+        super().__init__()
+        self.input_layer = nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1, bias=False),
+                                         nn.BatchNorm2d(64), nn.PReLU(64))
+        body, _ = irse_stages(64, IRSE50_UNITS, IRSE50_WIDTHS)
+        self.body = nn.Sequential(*body)
+        self.output_layer = nn.Sequential(nn.BatchNorm2d(512), nn.Dropout(drop_ratio),
+                                          nn.Flatten(), nn.Linear(512 * 7 * 7, 512),
+                                          nn.BatchNorm1d(512))
+
+    def forward(self, x):
+        if x.shape[-2:] != (112, 112):
+            raise FRBenchError(f"IR-SE50 expects 112x112 input, got {tuple(x.shape[-2:])}")
+        x = self.output_layer(self.body(self.input_layer(x)))
+        return torch.nn.functional.normalize(x, dim=1)
+
+
+def load_irse50_state(wcfg, search_dirs=()) -> tuple[dict | None, W.Resolved]:
+    """The ``model_ir_se50.pth`` state dict (None when it resolves to random init)."""
+    res = resolve_for("arcface_ir_se50", wcfg, search_dirs)
+    if res.random_init:
+        return None, res
+    sd = W.load_state_dict(res)
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    return {k[7:] if k.startswith("module.") else k: v for k, v in sd.items()}, res
+
+
+def build_irse50(wcfg, search_dirs=()) -> tuple[IRSE50, dict]:
+    sd, res = load_irse50_state(wcfg, search_dirs)
+    with _isolated_rng():
+        net = IRSE50()
+    if sd is None:
+        seeded_init(net, wcfg.random_init_seed)
+    else:
+        _load(net, sd, str(res.path))
+    return net.eval(), {"arcface_ir_se50": res.provenance}
+
+
+# ------------------------------------------------------------------------------------------
 # Precomputed FID statistics (BasicSR ``inception_FFHQ_512-*.pth``: {'mean', 'cov'}; or .npz mu/sigma)
 
 def load_fid_stats(name: str, wcfg, search_dirs=()) -> tuple[np.ndarray, np.ndarray, str]:

@@ -151,3 +151,39 @@ def test_arcface18_architecture_and_module_prefix(tmp_path):
         assert torch.allclose(emb(x), net(x), atol=1e-6)
     with pytest.raises(FRBenchError, match="resnet18_110.pth"):
         B.build_arcface18(NONE)
+
+
+def test_irse50_architecture_file_and_identity_loss(tmp_path):
+    from methods.baseline_common import ID_CROP, IdentityLoss
+    torch.manual_seed(0)
+    net = B.IRSE50().eval()
+    sd = net.state_dict()
+    # the InsightFace_Pytorch layout that model_ir_se50.pth uses: 24 IR-SE units, output layer
+    assert sum(p.numel() for p in net.parameters()) == pytest.approx(43.8e6, rel=0.01)
+    assert "body.23.res_layer.5.fc2.weight" in sd and "body.24.res_layer.0.weight" not in sd
+    assert tuple(sd["output_layer.3.weight"].shape) == (512, 512 * 7 * 7)
+    assert isinstance(net.body[0].shortcut_layer, torch.nn.MaxPool2d)  # 64 -> 64, stride 2
+    x = torch.rand(2, 3, 112, 112) * 2 - 1
+    with torch.no_grad():
+        y = net(x)
+    assert y.shape == (2, 512) and torch.allclose(y.norm(dim=1), torch.ones(2))
+    with pytest.raises(FRBenchError, match="112"):
+        net(torch.zeros(1, 3, 64, 64))
+    path = tmp_path / "model_ir_se50.pth"
+    torch.save({f"module.{k}": v for k, v in sd.items()}, path)
+    w = WeightsConfig(allow_random_init=False, allow_download=False, random_init_seed=0,
+                      paths={"arcface_ir_se50": str(path)})
+    got, prov = B.build_irse50(w)
+    assert prov["arcface_ir_se50"].startswith("file:model_ir_se50.pth@sha256:")
+    with torch.no_grad():
+        assert torch.allclose(got(x), y, atol=1e-6)
+    with pytest.raises(FRBenchError, match="model_ir_se50.pth"):
+        B.build_irse50(NONE)
+
+    class P:  # the params slice IdentityLoss reads
+        weights = w
+    loss = IdentityLoss(P, "irse50", "cos", ID_CROP)
+    a = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        assert float(loss(a, a)) == pytest.approx(0.0, abs=1e-5)
+        assert float(loss(a, a.flip(0))) > 0

@@ -116,3 +116,33 @@ def test_ranger_option_trains_and_resumes(tmp_path):
     m = ready_method("psp", params)
     assert isinstance(m.make_optimizers()["g"], Ranger)
     check_resume_equality("psp", params, tmp_path / "run")
+
+
+def test_encoder_init_from_irse50_file(tmp_path):
+    """encoder_init irse50 loads input_layer/body from model_ir_se50.pth (the ArcFace output
+    layer is ignored, like pSp's strict=False) and records the file; a file that does not fit the
+    encoder's widths is a clear error; a random-init resolution is skipped and recorded."""
+    params = baseline_env(tmp_path, edit=lambda d: d["methods"]["psp"].update(
+        encoder_init="irse50"))
+    m = ready_method("psp", params)  # offline, random-init allowed: skipped, recorded
+    assert m.provenance["encoder_init"].startswith("random-init") and "skipped" in \
+        m.provenance["encoder_init"]
+    enc = {k: torch.randn_like(v.float()).to(v.dtype) if v.is_floating_point() else v
+           for k, v in m.encoder.state_dict().items() if k.startswith(("input_layer.", "body."))}
+    f = tmp_path / "model_ir_se50.pth"
+    torch.save({**enc, "output_layer.3.weight": torch.zeros(4, 4)}, f)
+
+    def with_file(d):
+        d["methods"]["psp"].update(encoder_init="irse50")
+        d["weights"] = {"allow_random_init": True, "allow_download": False,
+                        "random_init_seed": 0, "paths": {"arcface_ir_se50": str(f)}}
+    p2 = tiny_params(tmp_path, edit=with_file)
+    m2 = ready_method("psp", p2)
+    assert m2.provenance["encoder_init"].startswith("file:model_ir_se50.pth@sha256:")
+    sd = m2.encoder.state_dict()
+    for k, v in enc.items():
+        assert torch.equal(sd[k], v), k
+    k0 = "body.0.res_layer.1.weight"
+    torch.save({**enc, k0: torch.zeros(3, 3, 3, 3)}, f)
+    with pytest.raises(FRBenchError, match="does not fit this encoder"):
+        ready_method("psp", p2)
