@@ -426,11 +426,13 @@ def train(trainee: Trainable, params: Any, out_dir: str | os.PathLike, *,
 
 def _write_log(out: Path, trainee: Trainable, history: list, step: int, total: int) -> None:
     from pipeline.imageio import atomic_write_text
+    from pipeline.tracking import environment
     times = [h["time_s"] for h in history if "time_s" in h]
     summary = {"method": trainee.name, "arch": trainee.arch, "kind": trainee.kind, "step": step,
                "total_steps": total, "batch_size": trainee.batch_size,
                "mean_step_s": float(np.mean(times)) if times else None,
-               "provenance": trainee.provenance, "history": history}
+               "provenance": trainee.provenance, "environment": environment(),
+               "history": history}
     atomic_write_text(out / "train_log.json", json.dumps(summary, indent=1))
 
 

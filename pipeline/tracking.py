@@ -2,7 +2,8 @@
 
 One parent run per ``dvc repro`` (its id is kept in ``.frbench_mlflow_parent`` beside params.yaml,
 or passed as ``FRBENCH_MLFLOW_PARENT``), child runs per training and per (method, test set)
-evaluation. Tags: git commit, dirty flag, DVC stage, plus the caller's (protocol, provenance).
+evaluation. Tags: git commit, dirty flag, DVC stage, the environment (``env_torch``, ``env_cpu``,
+``env_torch_threads``, ``env_gpu``), plus the caller's (protocol, provenance).
 Everything here is a no-op when ``mlflow.enabled`` is false or mlflow is not installed, so the
 pipeline works without it.
 
@@ -95,6 +96,25 @@ def git_state() -> dict:
     return {"git_commit": commit or "unknown", "git_dirty": str(dirty).lower()}
 
 
+def environment() -> dict:
+    """What the numbers were computed on: torch version, CPU model, torch threads, GPU. Trained
+    weights (and so every metric after training) depend on it: the convolution kernels a CPU or
+    GPU selects round differently, and GAN training amplifies the difference."""
+    import platform
+
+    import torch
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")),
+                       cpu)
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
+    return {"torch": torch.__version__, "cpu": cpu, "torch_threads": torch.get_num_threads(),
+            "gpu": gpu}
+
+
 def _import_mlflow():
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_DISABLE_AGENT_HINT", "true")
@@ -133,7 +153,8 @@ def run(kind: str, name: str, *, cfg, params: Optional[dict] = None,
         return
     mlflow.set_tracking_uri(cfg.tracking_uri)
     mlflow.set_experiment(cfg.experiment)
-    all_tags = {"kind": kind, **git_state(), "dvc_stage": os.environ.get("DVC_STAGE", ""),
+    all_tags = {"kind": kind, **git_state(), **{f"env_{k}": v for k, v in environment().items()},
+                "dvc_stage": os.environ.get("DVC_STAGE", ""),
                 "dvc_exp": os.environ.get("DVC_EXP_NAME", ""), **(tags or {})}
     pid = parent_run_id() if parent else None
     kwargs = {"run_name": f"{kind}:{name}", "tags": {k: str(v) for k, v in all_tags.items()}}

@@ -69,6 +69,8 @@ def test_parent_and_child_runs(tmp_path, monkeypatch):
     assert c["metrics.psnr"] == 21.0 and c["metrics.fid"] == 3.0
     assert c["tags.dvc_stage"] == "restore_eval@bicubic-mfr" and c["tags.protocol"] == "builtin"
     assert c["tags.git_dirty"] in ("true", "false") and "tags.git_commit" in c
+    import torch
+    assert c["tags.env_torch"] == torch.__version__ and c["tags.env_cpu"]
     assert c["tags.provenance.inception_fid"] == "random-init:seed=0"
     assert c["params.method"] == "bicubic"
     arts = {a.path for a in mlflow.MlflowClient().list_artifacts(c["run_id"])}

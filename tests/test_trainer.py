@@ -1,4 +1,5 @@
 """The shared trainer: exact resume, multi-process equivalence, NaN guard, checkpoint errors."""
+import json
 import os
 import math
 
@@ -65,6 +66,8 @@ def test_checkpoint_contents_and_rng_state(env, tmp_path):
     # EMA differs from the raw weights after training
     raw = {k[len("generator."):]: v for k, v in ck["model"].items() if k.startswith("generator.")}
     assert any(not torch.equal(raw[k], v) for k, v in ck["ema"]["generator"].items())
+    log = json.loads((tmp_path / "p" / "train_log.json").read_text())
+    assert log["environment"]["torch"] == torch.__version__ and log["environment"]["cpu"]
 
 
 def test_checkpoint_mismatch_and_corrupt_errors(env, tmp_path):
