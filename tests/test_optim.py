@@ -59,28 +59,20 @@ def test_gradient_centralisation_zero_mean_update_per_output_channel():
 def test_state_dict_round_trip_resumes_exactly():
     w, target = _problem()
 
-    def loss(p):
-        return ((p - target) ** 2).sum()
+    def steps(p, opt, n):
+        for _ in range(n):
+            opt.zero_grad()
+            ((p - target) ** 2).sum().backward()
+            opt.step()
     p1 = torch.nn.Parameter(w.clone())
-    o1 = Ranger([p1], lr=1e-2)
-    for _ in range(10):
-        o1.zero_grad()
-        loss(p1).backward()
-        o1.step()
+    steps(p1, Ranger([p1], lr=1e-2), 10)  # uninterrupted: across a Lookahead sync (k = 6)
     p2 = torch.nn.Parameter(w.clone())
     o2 = Ranger([p2], lr=1e-2)
-    for _ in range(4):
-        o2.zero_grad()
-        loss(p2).backward()
-        o2.step()
-    sd = o2.state_dict()
+    steps(p2, o2, 4)
     p3 = torch.nn.Parameter(p2.detach().clone())
     o3 = Ranger([p3], lr=1e-2)
-    o3.load_state_dict(sd)
-    for _ in range(6):
-        o3.zero_grad()
-        loss(p3).backward()
-        o3.step()
+    o3.load_state_dict(o2.state_dict())
+    steps(p3, o3, 6)
     torch.testing.assert_close(p3.detach(), p1.detach())
 
 
