@@ -72,6 +72,14 @@ def _load(module: nn.Module, sd: dict, what: str, strict: bool = True) -> None:
         raise FRBenchError(f"{what}: weights lack {len(missing)} tensors, e.g. {missing[:3]}")
 
 
+def _unwrap_state(sd: dict) -> dict:
+    """A training checkpoint's weights: ``{"state_dict": ...}`` unwrapped, DataParallel's
+    ``module.`` prefix dropped."""
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    return {k[7:] if k.startswith("module.") else k: v for k, v in sd.items()}
+
+
 def file_provenance(path: Path) -> str:
     return W.provenance_of(path, W.sha256_file(path))
 
@@ -328,11 +336,7 @@ def build_arcface18(wcfg, search_dirs=()) -> tuple[ArcFace18Embedder, dict]:
     if res.random_init:
         seeded_init(net, wcfg.random_init_seed)
     else:
-        sd = W.load_state_dict(res)
-        if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
-            sd = sd["state_dict"]
-        sd = {k[7:] if k.startswith("module.") else k: v for k, v in sd.items()}
-        _load(net, sd, str(res.path))
+        _load(net, _unwrap_state(W.load_state_dict(res)), str(res.path))
     return ArcFace18Embedder(net.eval()).eval(), {"arcface18_vqfr": res.provenance}
 
 
@@ -418,10 +422,7 @@ def load_irse50_state(wcfg, search_dirs=()) -> tuple[dict | None, W.Resolved]:
     res = resolve_for("arcface_ir_se50", wcfg, search_dirs)
     if res.random_init:
         return None, res
-    sd = W.load_state_dict(res)
-    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
-        sd = sd["state_dict"]
-    return {k[7:] if k.startswith("module.") else k: v for k, v in sd.items()}, res
+    return _unwrap_state(W.load_state_dict(res)), res
 
 
 def build_irse50(wcfg, search_dirs=()) -> tuple[IRSE50, dict]:
