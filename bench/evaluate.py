@@ -36,8 +36,8 @@ import numpy as np
 
 
 def make_pairs(root: Path, n: int, size: int) -> tuple[Path, Path]:
-    from pipeline.imageio import write_png
-    from pipeline.seeding import rng_for
+    from core.imageio import write_png
+    from core.seeding import rng_for
 
     gt, res = root / "gt", root / "res"
     yy, xx = np.mgrid[0:size, 0:size] / size

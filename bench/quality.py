@@ -55,7 +55,7 @@ def quantise(t):
     """[-1,1] NCHW tensor -> the 8-bit values it would be saved as, float64 NCHW in [0,255]."""
     import torch
 
-    from pipeline.imageio import to_uint8
+    from core.imageio import to_uint8
     a = t.detach().clamp(-1, 1).add(1).mul(0.5).permute(0, 2, 3, 1).cpu().numpy()
     return torch.from_numpy(to_uint8(a).astype(np.float64)).permute(0, 3, 1, 2)
 
@@ -77,8 +77,8 @@ def degraded(params, preset_name: str, overrides: dict | None, files, hqs):
     import torch
 
     from degradations import get_preset
-    from pipeline.imageio import to_tensor
-    from pipeline.seeding import rng_for
+    from core.imageio import to_tensor
+    from core.seeding import rng_for
     preset = get_preset(preset_name, overrides or None)
     key = json.dumps([preset_name, overrides or {}], sort_keys=True)
     lq = []
@@ -93,8 +93,8 @@ def ladder_theta(model, params, files, hqs, factors) -> dict:
     import torch
 
     from degradations import get_preset
-    from pipeline.imageio import to_tensor
-    from pipeline.seeding import rng_for
+    from core.imageio import to_tensor
+    from core.seeding import rng_for
     ladder = get_preset("panini_ladder", {"factors": list(factors)})
     theta = {}
     for level in ladder.levels:
@@ -128,8 +128,8 @@ def main(argv=None, *, default_methods=("panini",), default_theta=False,
     from methods.trainer import load_for_inference, train
     from pipeline.cmd_train import build_trainee
     from pipeline.config import load_params
-    from pipeline.errors import FRBenchError
-    from pipeline.imageio import list_images, read_image, to_float, to_tensor
+    from core.errors import FRBenchError
+    from core.imageio import list_images, read_image, to_float, to_tensor
 
     torch.set_num_threads(args.threads)
     params = load_params(args.params)

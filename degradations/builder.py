@@ -17,11 +17,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from degradations.presets import Preset, get_preset
-from pipeline.datasets import list_hq, load_hq
-from pipeline.errors import FRBenchError
-from pipeline.imageio import atomic_dir, to_float, write_png
-from pipeline.manifest import SUITE_VERSION, library_versions, sha256_file, write_json
-from pipeline.seeding import rng_for
+from core.datasets import list_hq, load_hq
+from core.errors import FRBenchError
+from core.imageio import atomic_dir, to_float, write_png
+from core.manifest import SUITE_VERSION, library_versions, sha256_file, write_json
+from core.seeding import rng_for
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 
 @dataclass

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from degradations import primitives as P
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 _SEED_MAX = 2 ** 31 - 1
 

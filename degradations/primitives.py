@@ -237,7 +237,7 @@ def gaussian_noise(img: np.ndarray, sigma: float, seed: int, gray: bool = False,
 # -------------------------------------------------------------------------------------- JPEG
 
 def quantize(img: np.ndarray) -> np.ndarray:
-    """float [0,1] -> uint8 (round half to even, clip), as ``pipeline.imageio.to_uint8``."""
+    """float [0,1] -> uint8 (round half to even, clip), as ``core.imageio.to_uint8``."""
     y = np.asarray(img, dtype=np.float32) * np.float32(255.0)
     np.rint(y, out=y)
     return np.clip(y, 0, 255, out=y).astype(np.uint8)

@@ -39,7 +39,7 @@ def __getattr__(name: str):
 
 def build_method(name: str, params: Any):
     """Instantiate the ``methods.<name>`` entry of params (a ``Method``); FRBenchError if unknown."""
-    from pipeline.errors import FRBenchError
+    from core.errors import FRBenchError
 
     entries = getattr(params, "methods", None) or {}
     if name not in entries:

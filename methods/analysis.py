@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from pipeline.errors import FRBenchError
-from pipeline.imageio import list_images, read_image, to_float, to_tensor
+from core.errors import FRBenchError
+from core.imageio import list_images, read_image, to_float, to_tensor
 
 
 @torch.no_grad()

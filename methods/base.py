@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 Logs = dict[str, float]
 
@@ -106,7 +106,7 @@ class Trainable(nn.Module):
 
     def config_dict(self) -> dict:
         """Everything needed to rebuild this module (stored in checkpoints)."""
-        from pipeline.config import to_dict
+        from core.config import to_dict
         return {"cfg": to_dict(self.cfg)}
 
 

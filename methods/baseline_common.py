@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def widen_to_concat(gsd: dict, generator: nn.Module, new_scale: float) -> tuple[
 @torch.no_grad()
 def mean_w(generator: nn.Module, n: int = 4096) -> torch.Tensor:
     """The prior's mean latent (1, D) from a fixed seed (``mean_latent``)."""
-    from pipeline.seeding import torch_generator
+    from core.seeding import torch_generator
     return generator.mean_latent(n, generator=torch_generator(0, "w_avg"))
 
 

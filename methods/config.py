@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-from pipeline.config import build
-from pipeline.errors import FRBenchError
+from core.config import build
+from core.errors import FRBenchError
 
 
 def _check(cond: bool, where: str, msg: str) -> None:

@@ -16,9 +16,9 @@ from typing import Callable
 
 import numpy as np
 
-from pipeline.errors import FRBenchError
-from pipeline.imageio import list_images, read_image, to_float
-from pipeline.seeding import rng_for
+from core.errors import FRBenchError
+from core.imageio import list_images, read_image, to_float
+from core.seeding import rng_for
 
 log = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ from methods.baseline_common import (ID_WEIGHTS, IdentityLoss, VGG19Features, gr
                                      prior_state, resolve_backbone)
 from methods.prior import build_discriminator, build_generator
 from methods.stylegan2 import SQRT2, ConvLayer, EqualConv2d, EqualLinear, FusedLeakyReLU, ResBlock
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 COMPONENTS = ("left_eye", "right_eye", "mouth")
 
@@ -172,7 +172,7 @@ def load_component_landmarks(path: str | Path) -> dict[str, dict]:
             "component_style_weight to 0")
     out = {}
     if p.suffix == ".json":
-        from pipeline.datasets import load_faces_json
+        from core.datasets import load_faces_json
         for k, e in load_faces_json(p).items():
             out[k] = {"left_eye": (*e["left_eye"], e["eye_half"]),
                       "right_eye": (*e["right_eye"], e["eye_half"]),
@@ -279,7 +279,7 @@ class GFPGAN(Method):
         self.id_weight = self.perceptual_weight = self.style_weight = 0.0
 
     def config_dict(self):
-        from pipeline.config import to_dict
+        from core.config import to_dict
         return {"cfg": to_dict(self.cfg), "prior_arch": to_dict(self.prior_arch)}
 
     # -- forward -----------------------------------------------------------------------------

@@ -81,7 +81,7 @@ class GPEN(Method):
             self.register_buffer("pl_mean", torch.zeros(()))
 
     def config_dict(self):
-        from pipeline.config import to_dict
+        from core.config import to_dict
         return {"cfg": to_dict(self.cfg), "prior_arch": to_dict(self.prior_arch)}
 
     # -- forward -----------------------------------------------------------------------------

@@ -48,7 +48,7 @@ from torch import nn
 from methods.base import Method, TrainContext, prior_arch_for
 from methods.dre import Encoder
 from methods.prior import build_discriminator, build_generator
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ class Panini(Method):
 
     # -- configuration -----------------------------------------------------------------------
     def config_dict(self):
-        from pipeline.config import to_dict
+        from core.config import to_dict
         d = {"cfg": to_dict(self.cfg), "prior_arch": to_dict(self.prior_arch)}
         if self.dre is not None:
             d["dre"] = {"widths": list(self.params.dre.widths), "input_size": self.dre.input_size}
@@ -357,7 +357,7 @@ class Panini(Method):
         if getattr(self.cfg, "init_latent_avg", False):
             # not in the reference (it feeds the head's output directly): start the latent head
             # at the prior's mean latent so the first outputs are the prior's average image
-            from pipeline.seeding import torch_generator
+            from core.seeding import torch_generator
             with torch.no_grad():
                 w_avg = self.generator.mean_latent(4096, generator=torch_generator(0, "w_avg"))
                 self.ife.latent_fc.bias.copy_(w_avg.repeat(1, self.generator.n_latent).view(-1))

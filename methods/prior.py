@@ -126,7 +126,7 @@ class PriorGAN(Trainable):
 
     @torch.no_grad()
     def sample_images(self, batch):
-        from pipeline.seeding import torch_generator
+        from core.seeding import torch_generator
         g = torch_generator(0, "prior-samples")
         z = torch.randn(8, self.cfg.arch.style_dim, generator=g).to(batch["real"].device)
         img = self.generator([z], randomize_noise=False)

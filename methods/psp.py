@@ -33,7 +33,7 @@ from methods.baseline_common import (ID_CROP, ID_WEIGHTS, IdentityLoss, mean_w, 
 from methods.prior import build_generator
 from methods.stylegan2 import EqualLinear
 from metrics.backbones import irse_stages
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 
 class GradualStyleBlock(nn.Module):
@@ -114,7 +114,7 @@ class PSP(Method):
         self.id_weight = self.lpips_weight = 0.0
 
     def config_dict(self):
-        from pipeline.config import to_dict
+        from core.config import to_dict
         return {"cfg": to_dict(self.cfg), "prior_arch": to_dict(self.prior_arch)}
 
     def codes(self, lq):

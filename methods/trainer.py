@@ -38,8 +38,8 @@ from torch import nn
 
 from methods.base import Trainable, TrainContext
 from methods.data import HQFolder, StepBatches
-from pipeline.errors import FRBenchError
-from pipeline.seeding import rng_for, stable_seed
+from core.errors import FRBenchError
+from core.seeding import rng_for, stable_seed
 
 log = logging.getLogger(__name__)
 FORMAT = "frbench-checkpoint/1"
@@ -218,7 +218,7 @@ def _set_rng_state(st: dict, np_rng: np.random.Generator) -> None:
 def save_grid(images: torch.Tensor, path: Path, nrow: int = 4) -> None:
     from torchvision.utils import make_grid
 
-    from pipeline.imageio import write_png
+    from core.imageio import write_png
     g = make_grid(images.detach().float().cpu().clamp(-1, 1).add(1).mul(0.5), nrow=nrow, padding=1)
     write_png(path, g.permute(1, 2, 0).numpy())
 
@@ -425,8 +425,8 @@ def train(trainee: Trainable, params: Any, out_dir: str | os.PathLike, *,
 
 
 def _write_log(out: Path, trainee: Trainable, history: list, step: int, total: int) -> None:
-    from pipeline.imageio import atomic_write_text
-    from pipeline.tracking import environment
+    from core.imageio import atomic_write_text
+    from core.environment import environment
     times = [h["time_s"] for h in history if "time_s" in h]
     summary = {"method": trainee.name, "arch": trainee.arch, "kind": trainee.kind, "step": step,
                "total_steps": total, "batch_size": trainee.batch_size,

@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from metrics import weights as W
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 
 @dataclass

@@ -32,8 +32,8 @@ import numpy as np
 from metrics import METRICS
 from metrics import functional as MF
 from metrics.protocols import Protocol, get_protocol
-from pipeline.errors import FRBenchError
-from pipeline.imageio import atomic_dir, list_images, read_image
+from core.errors import FRBenchError
+from core.imageio import atomic_dir, list_images, read_image
 
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 1

@@ -5,7 +5,7 @@ provenance) are never ranked together (``metrics.provenance``). See
 ``shared/reference/evaluation.md`` §1-5, 7, 12-15 for where each choice comes from.
 
 Shared conventions (all protocols):
-- images are decoded once with ``pipeline.imageio.read_image`` (8-bit RGB; grayscale files are
+- images are decoded once with ``core.imageio.read_image`` (8-bit RGB; grayscale files are
   replicated to RGB, alpha dropped, 16-bit rounded — documented conversions);
 - PSNR/SSIM/MS-SSIM in float64 on [0,255] values (BasicSR formulas), per image, then the mean;
 - LPIPS: ``lpips`` 0.1 linear heads from the wheel, input RGB in [-1,1], at evaluation size;
@@ -30,7 +30,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal, Optional
 
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 from metrics import METRICS
 

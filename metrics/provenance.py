@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 _IGNORED_SETTINGS = {"bootstrap_samples", "bootstrap_seed", "description", "lineage"}
 

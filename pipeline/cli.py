@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -16,7 +16,7 @@ import logging
 import os
 from pathlib import Path
 
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ def add_arguments(p):
 def run(args) -> int:
     from pipeline.compare import compare, dvc_metrics_diff, markdown
     from pipeline.config import load_params
-    from pipeline.errors import FRBenchError
+    from core.errors import FRBenchError
 
     params = load_params(args.params)
     rc = params.regression

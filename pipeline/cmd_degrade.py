@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 log = logging.getLogger(__name__)
 

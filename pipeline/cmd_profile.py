@@ -15,7 +15,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from pipeline import profiles
-    from pipeline.errors import FRBenchError
+    from core.errors import FRBenchError
 
     d = Path(args.profiles_dir)
     if args.action == "list":

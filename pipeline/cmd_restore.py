@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def restore_folder(method, inp, out, batch_size: int = 8, device: str = "cpu",
     import torch
     from tqdm import tqdm
 
-    from pipeline.imageio import (atomic_dir, from_tensor, list_images, read_image, to_float,
+    from core.imageio import (atomic_dir, from_tensor, list_images, read_image, to_float,
                                   to_tensor, write_png)
 
     files = list_images(inp)

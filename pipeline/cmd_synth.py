@@ -12,9 +12,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline.errors import FRBenchError
-from pipeline.imageio import atomic_dir, write_png
-from pipeline.manifest import SUITE_VERSION, library_versions, sha256_file, write_json
+from core.errors import FRBenchError
+from core.imageio import atomic_dir, write_png
+from core.manifest import SUITE_VERSION, library_versions, sha256_file, write_json
 from pipeline.synthfaces import GENERATOR_VERSION, SUPERSAMPLE, face_id, render_face
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def build_trainee(name: str, params):
     """'prior' | 'dre' | a methods entry -> a Trainable, initialised from a seeded stream."""
     import torch
 
-    from pipeline.seeding import stable_seed
+    from core.seeding import stable_seed
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(stable_seed(params.seed, "init", name) & 0x7FFF_FFFF_FFFF_FFFF)

@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from typing import Optional
 
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def compare(diff: dict, rules: dict) -> list[Change]:
 
 
 def markdown(changes: list[Change], baseline: str, show_all: bool = False) -> str:
-    from pipeline.report import fmt, md_table
+    from pipeline.report_text import fmt, md_table
     n_reg = sum(c.status == "regression" for c in changes)
     head = (f"# Regression check against `{baseline}`\n\n"
             f"**{'FAIL' if n_reg else 'PASS'}**: {n_reg} regression(s), "

@@ -8,7 +8,7 @@ import html as H
 import json
 from pathlib import Path
 
-from pipeline.report import NOT_COMPARABLE, arrow, fmt, provenance_lines
+from pipeline.report_text import NOT_COMPARABLE, arrow, fmt, provenance_lines
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#222;background:#fafafa}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 PROFILES_DIR = Path("profiles")
 _OPEN_MAPS = ("methods", "testsets.sets", "weights.paths")

@@ -19,16 +19,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 log = logging.getLogger(__name__)
 
 
 def import_folder(src, out, size: int, n: int = 0, list_file=None, nonsquare: str = "crop") -> dict:
     """Copy (validated, cropped, resized) HQ images into ``out``; returns the manifest."""
-    from pipeline.datasets import list_hq, load_hq
-    from pipeline.imageio import atomic_dir, write_png
-    from pipeline.manifest import SUITE_VERSION, library_versions, sha256_file, write_json
+    from core.datasets import list_hq, load_hq
+    from core.imageio import atomic_dir, write_png
+    from core.manifest import SUITE_VERSION, library_versions, sha256_file, write_json
 
     items = list_hq(src, list_file)
     if n:

@@ -22,7 +22,7 @@ import math
 import cv2
 import numpy as np
 
-from pipeline.seeding import rng_for
+from core.seeding import rng_for
 
 GENERATOR_VERSION = "synthfaces-1"
 SUPERSAMPLE = 4

@@ -22,6 +22,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from core.environment import environment
+
 log = logging.getLogger(__name__)
 PARENT_FILE = Path(".frbench_mlflow_parent")
 
@@ -94,25 +96,6 @@ def git_state() -> dict:
     changed = [ln[2:].strip() for ln in status.splitlines()]
     dirty = any(not (f == "dvc.lock" or f.startswith("reports/")) for f in changed)
     return {"git_commit": commit or "unknown", "git_dirty": str(dirty).lower()}
-
-
-def environment() -> dict:
-    """What the numbers were computed on: torch version, CPU model, torch threads, GPU. Trained
-    weights (and so every metric after training) depend on it: the convolution kernels a CPU or
-    GPU selects round differently, and GAN training amplifies the difference."""
-    import platform
-
-    import torch
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")),
-                       cpu)
-    except OSError:
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
-    return {"torch": torch.__version__, "cpu": cpu, "torch_threads": torch.get_num_threads(),
-            "gpu": gpu}
 
 
 def _import_mlflow():

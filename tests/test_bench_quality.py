@@ -10,7 +10,7 @@ from tests.conftest import ROOT
 
 @pytest.fixture()
 def setup(tmp_path):
-    from pipeline.imageio import write_png
+    from core.imageio import write_png
     p = yaml.safe_load((ROOT / "params.yaml").read_text())
     p["methods"]["bicubic"]["train_preset"] = "panini_mfr"
     p["train"]["checkpoint_dir"] = str(tmp_path / "ck")
@@ -30,7 +30,7 @@ def setup(tmp_path):
 def test_bicubic_row_equals_lq_row_and_lq_is_seeded(setup):
     from bench.quality import degraded, main
     from pipeline.config import load_params
-    from pipeline.imageio import list_images, read_image, to_float
+    from core.imageio import list_images, read_image, to_float
     out = setup / "res.json"
     assert main(["--params", str(setup / "params.yaml"), "--hq", str(setup / "hq"), "--n", "3",
                  "--methods", "bicubic", "--train", "--json", str(out)]) == 0
@@ -51,7 +51,7 @@ def test_bicubic_row_equals_lq_row_and_lq_is_seeded(setup):
 
 def test_unknown_method_is_a_clear_error(setup):
     from bench.quality import main
-    from pipeline.errors import FRBenchError
+    from core.errors import FRBenchError
     with pytest.raises(FRBenchError, match="no methods entry"):
         main(["--params", str(setup / "params.yaml"), "--hq", str(setup / "hq"),
               "--methods", "nosuch"])

@@ -4,7 +4,7 @@ from typing import Literal, Optional
 import pytest
 
 from pipeline.config import build, load_params
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 
 @dataclass

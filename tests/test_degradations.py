@@ -9,8 +9,8 @@ from scipy import ndimage
 
 from degradations import DEGRADATIONS, PRESETS, degrade, get_preset
 from degradations import primitives as P
-from pipeline.errors import FRBenchError
-from pipeline.imageio import to_float
+from core.errors import FRBenchError
+from core.imageio import to_float
 
 
 def _img(n=48, seed=0):

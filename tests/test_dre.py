@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from methods.dre import DREMoCo, Encoder, dre_pair_sample, info_nce
-from methods.testing import tiny_params
-from pipeline.seeding import rng_for
+from method_helpers import tiny_params
+from core.seeding import rng_for
 
 
 def test_encoder_shapes_and_pooling():

@@ -7,11 +7,11 @@ import torch
 
 from methods.gfpgan import (COMPONENTS, GFPGANSample, component_boxes, cs_sft,
                             load_component_landmarks)
-from methods.testing import (baseline_env, check_descent, check_resume_equality, fixed_batch,
+from method_helpers import (baseline_env, check_descent, check_resume_equality, fixed_batch,
                              ready_method, tiny_params)
 from methods.trainer import load_for_inference
 from pipeline.cmd_train import build_trainee
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from methods.gpen import GPEN, noise_list
-from methods.testing import (baseline_env, check_descent, check_resume_equality, fixed_batch,
+from method_helpers import (baseline_env, check_descent, check_resume_equality, fixed_batch,
                              ready_method)
 from methods.trainer import load_for_inference
 from pipeline.cmd_train import build_trainee
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def test_output_shape_and_range(env, name):
     _, params = env
     p = params
     if name != "gpen":
-        from methods.testing import tiny_params
+        from method_helpers import tiny_params
         noise = {"gpen_nonoise": "none", "gpen_noiseadd": "add"}[name]
         p = tiny_params(params.train.hq_dir.rsplit("/", 1)[0],
                         edit=lambda d: d["methods"]["gpen"].update(noise=noise))
@@ -90,7 +90,7 @@ def test_widened_prior_starts_as_the_pretrained_prior(env):
 
 
 def test_noft_trains_only_new_entries(env):
-    from methods.testing import tiny_params
+    from method_helpers import tiny_params
     _, params = env
     p = tiny_params(params.train.hq_dir.rsplit("/", 1)[0],
                     edit=lambda d: d["methods"]["gpen"].update(finetune_generator=False,
@@ -139,7 +139,7 @@ def test_resume_equality_and_wrong_checkpoint(env, tmp_path):
 
 
 def test_random_init_id_loss_is_switched_off_and_recorded(env, tmp_path, monkeypatch):
-    from methods.testing import tiny_params
+    from method_helpers import tiny_params
     _, params = env
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     p = tiny_params(params.train.hq_dir.rsplit("/", 1)[0],

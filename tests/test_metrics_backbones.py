@@ -6,7 +6,7 @@ import torch
 
 from metrics import backbones as B
 from metrics.config import WeightsConfig
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 RAND = WeightsConfig(allow_random_init=True, allow_download=False, random_init_seed=3)
 NONE = WeightsConfig(allow_random_init=False, allow_download=False, random_init_seed=0)
@@ -97,7 +97,7 @@ def test_inception_matches_pytorch_fid_get_activations(tmp_path):
     """Our features == pytorch-fid's own file pipeline with the same state dict."""
     from pytorch_fid import fid_score
 
-    from pipeline.imageio import write_png
+    from core.imageio import write_png
     sd, prov = B.inception_state_dict(RAND)
     ours, p2 = B.build_inception(RAND)
     assert p2["inception_fid"] == prov == "random-init:seed=3"
@@ -110,7 +110,7 @@ def test_inception_matches_pytorch_fid_get_activations(tmp_path):
     ref_model = B.pytorch_fid_inception(sd)
     ref = fid_score.get_activations(files, ref_model, batch_size=2, dims=2048, device="cpu",
                                     num_workers=0)
-    from pipeline.imageio import read_image
+    from core.imageio import read_image
     x = torch.from_numpy(np.stack([read_image(f) for f in files])).permute(0, 3, 1, 2).float() / 255
     with torch.no_grad():
         feats = ours(x).numpy()

@@ -8,8 +8,8 @@ import pytest
 from metrics.config import WeightsConfig
 from metrics.evaluate import Evaluator, check_finite, evaluate_folders, pair_files
 from pipeline.cli import main
-from pipeline.errors import FRBenchError
-from pipeline.imageio import write_png
+from core.errors import FRBenchError
+from core.imageio import write_png
 
 RAND = WeightsConfig(allow_random_init=True, allow_download=False, random_init_seed=0)
 ALL = ["psnr", "ssim", "ms_ssim", "lpips", "fid", "kid", "deg_facenet"]
@@ -227,7 +227,7 @@ def test_fid_against_precomputed_stats_file(tmp_path):
     s = ev.evaluate(res, gt)
     assert s["provenance"]["fid_ref:fid_stats_ffhq512"].startswith("file:inception_FFHQ_512")
     assert s["set_metrics_info"]["fid_reference"].startswith("stats:file:")
-    from pipeline.imageio import read_image
+    from core.imageio import read_image
     x = torch.from_numpy(np.stack([read_image(p) for p in sorted(res.glob("*.png"))]))
     with torch.no_grad():
         f = ev.inception(x.permute(0, 3, 1, 2).float() / 255).double().numpy()

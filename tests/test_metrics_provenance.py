@@ -3,7 +3,7 @@ import pytest
 
 from metrics.protocols import PROTOCOLS
 from metrics.provenance import check_comparable, rank
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 
 def _row(method, lpips, fid, protocol="builtin", prov=None, **settings):

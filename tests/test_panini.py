@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from methods.panini import CBAM, DAFIMaskGen, Panini, dafi
-from methods.testing import tiny_params
+from method_helpers import tiny_params
 from pipeline.cmd_train import build_trainee
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +162,7 @@ def test_wrong_prior_size_is_refused(params):
 def test_ladder_theta_groups_levels(params, tmp_path):
     import numpy as np
     from methods.analysis import ladder_theta
-    from pipeline.imageio import write_png
+    from core.imageio import write_png
     m = build_trainee("panini", params)
     rng = np.random.default_rng(0)
     for lvl in ("r002", "r004"):
@@ -171,7 +171,7 @@ def test_ladder_theta_groups_levels(params, tmp_path):
     res = ladder_theta(m, tmp_path)
     assert sorted(res) == ["r002", "r004"] and res["r002"]["n"] == 3
     x = torch.stack([torch.from_numpy(np.asarray(
-        __import__("pipeline.imageio", fromlist=["read_image"]).read_image(tmp_path / f"r004_{i:05d}.png"),
+        __import__("core.imageio", fromlist=["read_image"]).read_image(tmp_path / f"r004_{i:05d}.png"),
         dtype=np.float32)).permute(2, 0, 1) / 255 * 2 - 1 for i in range(3)])
     assert res["r004"]["theta"] == pytest.approx(float(m.theta(x).mean()), rel=1e-5)
     write_png(tmp_path / "nolevel.png", rng.random((16, 16, 3)))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pipeline.config import build, Params, read_yaml
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from pipeline import profiles
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ROOT / "profiles"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from pipeline.config import build, Params, read_yaml
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,9 +6,9 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.cmd_synth import write_faces
-from pipeline.datasets import HQDataset, load_faces_json
-from pipeline.imageio import read_image
-from pipeline.manifest import sha256_file
+from core.datasets import HQDataset, load_faces_json
+from core.imageio import read_image
+from core.manifest import sha256_file
 from pipeline.synthfaces import face_id, render_face
 
 

@@ -12,9 +12,9 @@ from degradations.builder import build_testset
 from pipeline.cli import main
 from pipeline.cmd_synth import write_faces
 from pipeline.config import build, load_params
-from pipeline.datasets import list_hq, load_hq
-from pipeline.errors import FRBenchError
-from pipeline.manifest import sha256_file
+from core.datasets import list_hq, load_hq
+from core.errors import FRBenchError
+from core.manifest import sha256_file
 from pipeline.stage_hq import import_folder
 
 SMALL = {"sr16_bilinear": {"factor": 8}, "panini_ladder": {"factors": [2, 8]}}

@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
-from methods.testing import make_hq, tiny_params
+from method_helpers import make_hq, tiny_params
 from methods.trainer import load_checkpoint, load_for_inference, train
 from pipeline.cmd_train import build_trainee
-from pipeline.errors import FRBenchError
+from core.errors import FRBenchError
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +168,7 @@ def test_two_process_gloo_equals_one_process(env, tmp_path):
 
 def test_restore_folder_writes_out_size_pngs_atomically(env, tmp_path):
     from pipeline.cmd_restore import restore_folder
-    from pipeline.imageio import read_image, write_png
+    from core.imageio import read_image, write_png
     import numpy as np
     tmp, params = env
     m = build_trainee("bicubic", params)

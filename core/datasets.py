@@ -2,7 +2,7 @@
 faces already written to disk, plus a small torch ``Dataset`` and the ``faces.json`` loader.
 
 Folder rules (``list_hq``/``load_hq``):
-- files: every image in the folder (``pipeline.imageio.IMAGE_SUFFIXES``), sorted by name; the id
+- files: every image in the folder (``core.imageio.IMAGE_SUFFIXES``), sorted by name; the id
   is the file stem (two files with the same stem -> error);
 - ``list_file``: optional text file selecting images, one file name or stem per line (blank lines
   and ``#`` comments ignored), kept in the list's order; an entry with no matching file -> error;
@@ -11,7 +11,7 @@ Folder rules (``list_hq``/``load_hq``):
 - ``size``: resized to ``size`` x ``size`` when given: shrinking uses ``cv2.INTER_AREA`` (box
   average, antialiased), enlarging ``PIL`` bicubic; images smaller than ``min_size`` (default
   ``size``) -> error naming the file (upscaled faces would not be HQ).
-Images are read with ``pipeline.imageio.read_image`` (its documented conversions: grayscale ->
+Images are read with ``core.imageio.read_image`` (its documented conversions: grayscale ->
 RGB, RGBA -> RGB dropping alpha, 16-bit -> 8-bit).
 """
 from __future__ import annotations
@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pipeline.errors import FRBenchError
-from pipeline.imageio import list_images, read_image, to_float
+from core.errors import FRBenchError
+from core.imageio import list_images, read_image, to_float
 
 
 def read_list_file(path: str | os.PathLike) -> list[str]:

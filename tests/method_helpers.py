@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import Params, build
-from pipeline.imageio import write_png
-from pipeline.seeding import rng_for
+from core.imageio import write_png
+from core.seeding import rng_for
 
 
 def make_hq(folder: str | Path, n: int = 8, size: int = 32, seed: int = 0) -> Path:
