@@ -196,6 +196,14 @@ class Evaluator:
     def random_init(self) -> bool:
         return any(v.startswith("random-init") for v in self.provenance.values())
 
+    def clear_memory(self) -> None:
+        """Forget the in-memory GT network outputs (the disk FID cache stays). Network outputs
+        differ in the last bits with the batch they are computed in, and a cache hit changes
+        the batch; calling this before each (method, set) makes its numbers the same as in a
+        process of its own, whatever was scored before."""
+        self._gt_mem.clear()
+        self._gt_mem_bytes = 0
+
     def _mem_get(self, key):
         return self._gt_mem.get(key)
 

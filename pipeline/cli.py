@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restore": ("pipeline.cmd_restore", "restore a folder of LQ images with a checkpoint"),
     "preflight": ("pipeline.cmd_preflight", "check data folders and weight files before a repro"),
     "cell": ("pipeline.cmd_cell", "restore one test set with one method and evaluate it"),
+    "submit": ("pipeline.cmd_submit", "put a folder of your own restored images on the leaderboard"),
     "theta": ("pipeline.cmd_theta", "Panini-Net Table 4: prior usage ratio theta per ladder level"),
     "report": ("pipeline.cmd_report", "leaderboard, paper tables and plots from results"),
     "compare": ("pipeline.cmd_compare", "regression check of metrics against an earlier commit"),

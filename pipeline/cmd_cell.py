@@ -1,4 +1,8 @@
-"""``frbench cell --method M --set S``: one cell of the restore_eval / ablation matrix.
+"""``frbench cell --method M --set S``: one (method, test set) cell, restored and scored.
+
+The DVC stage ``eval@<m>`` (``pipeline/stage_eval.py``) runs all the cells of a method in one
+process with the same pieces (``open_method``, ``build_evaluator``, ``run_cell``); this command
+runs one cell by hand.
 
 Restores ``<testsets.out_dir>/S/lq`` with ``<train.checkpoint_dir>/M/model.pt`` into
 ``restored/M/S`` (atomic), then scores it against ``<testsets.out_dir>/S/gt`` under
@@ -37,14 +41,36 @@ def flat_metrics(summary: dict) -> dict[str, float]:
     return out
 
 
-def run_cell(method_name: str, testset: str, params, restored_root="restored",
-             results_root="results", device=None) -> dict:
+def open_method(method_name: str, params):
+    """Build the method entry and load its checkpoint (``<train.checkpoint_dir>/<m>/model.pt``)."""
     from methods.trainer import load_for_inference
-    from metrics.config import WeightsConfig
-    from metrics.evaluate import evaluate_folders
-    from pipeline.cmd_restore import restore_folder
     from pipeline.cmd_train import build_trainee
 
+    method = build_trainee(method_name, params)
+    ckpt = Path(params.train.checkpoint_dir) / method_name / "model.pt"
+    if not ckpt.is_file():
+        raise FRBenchError(f"{ckpt}: checkpoint missing; train it with "
+                           f"`dvc repro train@{method_name}`")
+    load_for_inference(method, ckpt)
+    return method
+
+
+def build_evaluator(params, device=None):
+    """The ``Evaluator`` of ``params.evaluate`` / ``params.weights`` (networks built once)."""
+    from metrics.config import WeightsConfig
+    from metrics.evaluate import Evaluator
+
+    ev = params.evaluate
+    weights = params.weights or WeightsConfig(allow_random_init=False, allow_download=False,
+                                              random_init_seed=0)
+    return Evaluator(ev.protocol, ev.metrics, weights=weights, device=device or params.device,
+                     batch_size=ev.batch_size, cache_dir=ev.cache_dir,
+                     search_dirs=tuple(weights.search_dirs),
+                     bootstrap_samples=ev.bootstrap_samples)
+
+
+def testset_dirs(params, testset: str) -> tuple[Path, Path]:
+    """(lq, gt) folders of a built test set (FRBenchError naming the stage when missing)."""
     if params.testsets is None or testset not in params.testsets.sets:
         raise FRBenchError(f"params: no test set '{testset}' under testsets.sets")
     src = Path(params.testsets.out_dir) / testset
@@ -53,32 +79,58 @@ def run_cell(method_name: str, testset: str, params, restored_root="restored",
         if not d.is_dir():
             raise FRBenchError(f"{d}: test set folder missing; build it with "
                                f"`dvc repro testsets@{testset}`")
-    method = build_trainee(method_name, params)
-    ckpt = Path(params.train.checkpoint_dir) / method_name / "model.pt"
-    if not ckpt.is_file():
-        raise FRBenchError(f"{ckpt}: checkpoint missing; train it with "
-                           f"`dvc repro train@{method_name}`")
-    load_for_inference(method, ckpt)
-    device = device or params.device
-    restored = Path(restored_root) / method_name / testset
-    n = restore_folder(method, lq, restored, device=device)
-    log.info("%s/%s: restored %d images -> %s", method_name, testset, n, restored)
+    return lq, gt
 
-    ev = params.evaluate
-    weights = params.weights or WeightsConfig(allow_random_init=False, allow_download=False,
-                                              random_init_seed=0)
-    out = Path(results_root) / method_name / testset
-    summary = evaluate_folders(restored, gt, ev.protocol, ev.metrics, out=out, weights=weights,
-                               device=device, batch_size=ev.batch_size,
-                               bootstrap_samples=ev.bootstrap_samples, cache_dir=ev.cache_dir,
-                               search_dirs=tuple(weights.search_dirs))
-    summary = {"method": method_name, "arch": params.methods[method_name].arch, "set": testset,
-               "profile": params.profile, **summary}
+
+def score_cell(evaluator, restored: Path, gt: Path, out: Path, header: dict,
+               metrics_file: Path | None = None) -> dict:
+    """Score ``restored`` against ``gt`` into ``out/{per_image.csv,summary.json}`` (the summary
+    starts with ``header``: method, arch, set, profile); with ``metrics_file``, also the cell's
+    flat metrics (``{metric: value}``, for ``dvc metrics show``)."""
+    summary = {**header, **evaluator.evaluate(restored, gt, out)}
     path = out / "summary.json"
     tmp = path.with_name(f".summary.json.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+    if metrics_file is not None:
+        write_flat_metrics(metrics_file, summary)
     return summary
+
+
+def write_flat_metrics(path: Path, summary: dict) -> None:
+    """One cell's ``{metric: value}`` as JSON (non-finite values become null)."""
+    import math
+    vals = {k: (float(v) if v is not None and math.isfinite(float(v)) else None)
+            for k, v in flat_metrics(summary).items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(vals, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def run_cell(method_name: str, testset: str, params, restored_root="restored",
+             results_root="results", device=None, *, method=None, evaluator=None,
+             metrics_root=None) -> dict:
+    """Restore one test set with one method and score it (``frbench cell``). ``method`` /
+    ``evaluator``: reuse an opened method / built evaluator (``eval@<m>`` runs all the sets of
+    a method in one process); ``metrics_root``: also write ``<metrics_root>/<m>/<set>.json``."""
+    from pipeline.cmd_restore import restore_folder
+
+    lq, gt = testset_dirs(params, testset)
+    if method is None:
+        method = open_method(method_name, params)
+    device = device or params.device
+    restored = Path(restored_root) / method_name / testset
+    n = restore_folder(method, lq, restored, device=device)
+    log.info("%s/%s: restored %d images -> %s", method_name, testset, n, restored)
+    if evaluator is None:
+        evaluator = build_evaluator(params, device)
+    out = Path(results_root) / method_name / testset
+    header = {"method": method_name, "arch": params.methods[method_name].arch, "set": testset,
+              "profile": params.profile}
+    mfile = Path(metrics_root) / method_name / f"{testset}.json" if metrics_root else None
+    return score_cell(evaluator, restored, gt, out, header, mfile)
 
 
 def track_cell(params, summary, out: Path, restored: Path, lq: Path, gt: Path,
@@ -92,12 +144,15 @@ def track_cell(params, summary, out: Path, restored: Path, lq: Path, gt: Path,
     if not tracking.enabled(cfg):
         return
     m, s = summary["method"], summary["set"]
+    method_cfg = (to_dict(params.methods[m]) if params.methods is not None and m in params.methods
+                  else {"arch": "external", **summary.get("external", {})})
     run_params = {"method": m, "set": s, "protocol": summary["protocol"],
-                  "method_cfg": to_dict(params.methods[m]),
-                  "testset_cfg": to_dict(params.testsets.sets[s])}
+                  "method_cfg": method_cfg, "testset_cfg": to_dict(params.testsets.sets[s])}
     tags = {"method": m, "set": s, "protocol": summary["protocol"], "profile": params.profile,
             "comparable_with_published": summary["comparable_with_published"],
             **{f"provenance.{k}": v for k, v in summary["provenance"].items()}}
+    if "external" in summary:
+        tags["provenance.method"] = summary["external"].get("provenance", "external")
     if stage:
         tags["dvc_stage"] = stage
     with tracking.run("evaluate", f"{m}/{s}", cfg=cfg, params=run_params, tags=tags) as r:

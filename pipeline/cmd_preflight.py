@@ -3,7 +3,8 @@ dataset folder, list file and weight file the current params need exists, and st
 path and the fix otherwise. At the built-in profile (synthetic faces, random-init backbones
 allowed) there is nothing to find, so it passes. Writes a small deterministic record
 (``--out``, default data/preflight.json) that the HQ stages depend on; with ``--start-run`` it
-also opens the repro's MLflow parent run (id in ``.frbench_mlflow_parent``).
+also prepares the repro's MLflow parent run (``tracking.prepare_parent``: opened by the first
+stage that logs, so a no-op ``dvc repro`` stays fast).
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def add_arguments(p):
     p.add_argument("--params", default="params.yaml")
     p.add_argument("--out", default="data/preflight.json")
     p.add_argument("--start-run", action="store_true",
-                   help="open the MLflow parent run of this repro (when mlflow.enabled)")
+                   help="prepare the MLflow parent run of this repro (when mlflow.enabled; "
+                        "opened by the first stage that logs)")
 
 
 def needed_weights(params) -> list[str]:
@@ -131,5 +133,5 @@ def run(args) -> int:
     log.info("preflight ok (%s profile): %d inputs checked", params.profile, len(rec["checked"]))
     if args.start_run:
         from pipeline import tracking
-        tracking.start_parent(params)
+        tracking.prepare_parent(params)
     return 0

@@ -5,6 +5,7 @@ MLflow parent run when MLflow is on."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,9 @@ def run(args) -> int:
 
     params = load_params(args.params)
     res = write_report(params, args.results, args.out, args.restored)
+    from pipeline.dvc_plots import write_plot_data  # data of `dvc plots` (dvc.yaml)
+    out = Path(args.out or (params.report.out_dir if params.report else "reports"))
+    res["files"] += write_plot_data(params, args.results, out / "plots")
     flat = {f"{m}.{s}.{k}": v for m, sets in res["metrics"].items() if m != "panini_theta"
             for s, vals in sets.items() for k, v in vals.items()}
     tracking.log_to_parent(params, res["files"], flat)

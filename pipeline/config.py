@@ -62,7 +62,12 @@ class PipelineConfig:
     ``sr_testsets``: the restore_eval_sr matrix (super-resolution methods on the SR sets);
     ``ablations`` x ``ablation_testsets``: the ablation matrix; ``theta_method`` on
     ``theta_testset``: Table 4. ``launcher``: how training is started (``python -m pipeline.cli``
-    or ``torchrun --nproc_per_node=N -m pipeline.cli``)."""
+    or ``torchrun --nproc_per_node=N -m pipeline.cli``).
+
+    DVC runs all the cells of one method in one process (stage ``eval@<m>``, one per ``train``
+    entry; ``sets_of(m)`` lists its sets). External methods recorded with ``frbench submit``
+    (``submissions.yaml`` beside params.yaml, attached by ``load_params``) are cells too, after
+    the matrices (stage ``submission@<name>-<set>``)."""
     train: list[str]
     methods: list[str]
     testsets: list[str]
@@ -74,20 +79,37 @@ class PipelineConfig:
     theta_method: str = "panini"
     theta_testset: str = "ladder"
 
-    def cells(self) -> list[tuple[str, str]]:
+    def __post_init__(self):
+        self._external: list[tuple[str, str]] = []   # (name, set) of submissions; see attach_external
+
+    def suite_cells(self) -> list[tuple[str, str]]:
         """(method, set) of every matrix cell: main, SR, then ablations."""
         out = [(m, s) for m in self.methods for s in self.testsets]
         out += [(m, s) for m in self.sr_methods for s in self.sr_testsets]
         out += [(m, s) for m in self.ablations for s in self.ablation_testsets]
         return out
 
+    def cells(self) -> list[tuple[str, str]]:
+        """Every cell the report reads: the matrices' (``suite_cells``), then the submissions."""
+        return self.suite_cells() + list(self._external)
+
+    def attach_external(self, cells: list[tuple[str, str]]) -> None:
+        """Add the (name, set) cells of external submissions (``submissions.yaml``)."""
+        self._external = list(cells)
+
+    def is_external(self, method: str, testset: str) -> bool:
+        return (method, testset) in self._external
+
+    def sets_of(self, method: str) -> list[str]:
+        """The test sets the ``eval@<method>`` stage restores and scores, in cell order."""
+        return [s for m, s in self.suite_cells() if m == method]
+
     def stage_of(self, method: str, testset: str) -> str:
-        """The DVC stage (``restore_eval@m-s`` ...) that produces the cell (method, testset)."""
-        for stage, ms, ss in (("restore_eval", self.methods, self.testsets),
-                              ("restore_eval_sr", self.sr_methods, self.sr_testsets),
-                              ("ablation", self.ablations, self.ablation_testsets)):
-            if method in ms and testset in ss:
-                return f"{stage}@{method}-{testset}"
+        """The DVC stage that produces the cell: ``eval@<m>`` or ``submission@<name>-<set>``."""
+        if self.is_external(method, testset):
+            return f"submission@{method}-{testset}"
+        if (method, testset) in self.suite_cells():
+            return f"eval@{method}"
         raise FRBenchError(f"params: pipeline: ({method}, {testset}) is not a cell of any matrix")
 
     def validate(self, where: str) -> None:
@@ -96,7 +118,7 @@ class PipelineConfig:
             if not getattr(self, name):
                 raise FRBenchError(f"params: {where}.{name}: empty (a DVC matrix needs at least "
                                    "one entry)")
-        cells = self.cells()
+        cells = self.suite_cells()
         dup = sorted({c for c in cells if cells.count(c) > 1})
         if dup:
             raise FRBenchError(f"params: {where}: cells {dup} come from two matrices (each cell "
@@ -110,6 +132,11 @@ class PipelineConfig:
         if untrained:
             raise FRBenchError(f"params: {where}.train: add {sorted(set(untrained))} (evaluated "
                                "by the matrices, so they must be trained)")
+        idle = [m for m in self.train if not self.sets_of(m)]
+        if idle:
+            raise FRBenchError(f"params: {where}.train: {idle} are trained but in no matrix (each "
+                               "train entry gets an eval@<m> stage); add them to methods, "
+                               "sr_methods or ablations, or drop them from train")
 
 
 # --------------------------------------------------------------------------------------------
@@ -124,8 +151,14 @@ def _sections():
 
 
 def load_params(path: str | Path = "params.yaml") -> "Params":
-    """Load and validate params.yaml (FRBenchError on any unknown key or bad value)."""
-    return build(Params, read_yaml(path))
+    """Load and validate params.yaml (FRBenchError on any unknown key or bad value), with the
+    external submissions of ``submissions.yaml`` beside it attached to ``pipeline``."""
+    params = build(Params, read_yaml(path))
+    if params.pipeline is not None:
+        from pipeline.submissions import load_submissions, submissions_path
+        subs = load_submissions(submissions_path(path), params)
+        params.pipeline.attach_external([(e.name, e.set) for e in subs.values()])
+    return params
 
 
 def _lazy(name: str):
@@ -165,12 +198,12 @@ class Params:
         if pl is None:
             return
         known_m = set(self.methods or {})
-        for name in list(pl.train) + [m for m, _ in pl.cells()] + [pl.theta_method]:
+        for name in list(pl.train) + [m for m, _ in pl.suite_cells()] + [pl.theta_method]:
             if self.methods is not None and name not in known_m:
                 raise FRBenchError(f"params: pipeline: method '{name}' has no entry under "
                                    f"'methods' (have: {', '.join(sorted(known_m))})")
         known_s = set(self.testsets.sets) if self.testsets is not None else None
-        for s in [s for _, s in pl.cells()] + [pl.theta_testset]:
+        for s in [s for _, s in pl.suite_cells()] + [pl.theta_testset]:
             if known_s is not None and s not in known_s:
                 raise FRBenchError(f"params: pipeline: test set '{s}' has no entry under "
                                    f"'testsets.sets' (have: {', '.join(sorted(known_s))})")

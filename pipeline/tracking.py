@@ -2,7 +2,9 @@
 
 One parent run per ``dvc repro`` (its id is kept in ``.frbench_mlflow_parent`` beside params.yaml,
 or passed as ``FRBENCH_MLFLOW_PARENT``), child runs per training and per (method, test set)
-evaluation. Tags: git commit, dirty flag, DVC stage, the environment (``env_torch``, ``env_cpu``,
+evaluation. The parent is lazy: the ``preflight`` stage (run by every ``dvc repro``) only writes
+what it will carry (``prepare_parent``, no MLflow import), and the first stage that logs opens it,
+so a repro with nothing to do never imports MLflow or opens its store (~8 s). Tags: git commit, dirty flag, DVC stage, the environment (``env_torch``, ``env_cpu``,
 ``env_torch_threads``, ``env_gpu``), plus the caller's (protocol, provenance).
 Everything here is a no-op when ``mlflow.enabled`` is false or mlflow is not installed, so the
 pipeline works without it.
@@ -113,13 +115,49 @@ def enabled(cfg) -> bool:
                 and os.environ.get("FRBENCH_MLFLOW", "1") != "0")
 
 
-def parent_run_id() -> Optional[str]:
+def parent_run_id(cfg=None) -> Optional[str]:
+    """The repro's parent run id; a pending parent (``prepare_parent``) is opened now when
+    ``cfg`` (the mlflow section) is given, else None."""
     rid = os.environ.get("FRBENCH_MLFLOW_PARENT")
     if rid:
         return rid
-    if PARENT_FILE.is_file():
-        return PARENT_FILE.read_text().strip() or None
-    return None
+    if not PARENT_FILE.is_file():
+        return None
+    text = PARENT_FILE.read_text().strip()
+    if not text.startswith("{"):
+        return text or None
+    return _open_pending(cfg) if cfg is not None else None
+
+
+def _write_parent_file(text: str) -> None:
+    tmp = PARENT_FILE.with_name(PARENT_FILE.name + ".tmp")
+    tmp.write_text(text + "\n")
+    os.replace(tmp, PARENT_FILE)
+
+
+def _open_pending(cfg) -> Optional[str]:
+    """Open the pending parent run recorded by ``prepare_parent`` (once: under a file lock, the
+    first caller opens it and writes its id for the others)."""
+    import fcntl
+    import json
+
+    with open(PARENT_FILE.with_name(PARENT_FILE.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        text = PARENT_FILE.read_text().strip() if PARENT_FILE.is_file() else ""
+        if not text.startswith("{"):
+            return text or None
+        mlflow = _import_mlflow()
+        if mlflow is None:
+            return None
+        spec = json.loads(text)
+        mlflow.set_tracking_uri(cfg.tracking_uri)
+        mlflow.set_experiment(cfg.experiment)
+        with mlflow.start_run(run_name=spec["run_name"], tags=spec["tags"]) as r:
+            _MlflowRun(mlflow, r).log_params(spec["params"])
+            rid = r.info.run_id
+        _write_parent_file(rid)
+        log.info("mlflow parent run %s", rid)
+        return rid
 
 
 @contextlib.contextmanager
@@ -139,7 +177,7 @@ def run(kind: str, name: str, *, cfg, params: Optional[dict] = None,
     all_tags = {"kind": kind, **git_state(), **{f"env_{k}": v for k, v in environment().items()},
                 "dvc_stage": os.environ.get("DVC_STAGE", ""),
                 "dvc_exp": os.environ.get("DVC_EXP_NAME", ""), **(tags or {})}
-    pid = parent_run_id() if parent else None
+    pid = parent_run_id(cfg) if parent else None
     kwargs = {"run_name": f"{kind}:{name}", "tags": {k: str(v) for k, v in all_tags.items()}}
     if pid:
         kwargs["parent_run_id"] = pid
@@ -156,6 +194,28 @@ def run(kind: str, name: str, *, cfg, params: Optional[dict] = None,
         yield wrapped
 
 
+def _parent_spec(params) -> dict:
+    from pipeline.config import to_dict
+    tags = {"kind": "repro", **git_state(), "profile": params.profile,
+            "protocol": getattr(params.evaluate, "protocol", ""),
+            "dvc_exp": os.environ.get("DVC_EXP_NAME", "")}
+    return {"run_name": f"repro:{params.profile}", "tags": {k: str(v) for k, v in tags.items()},
+            "params": {k: to_dict(getattr(params, k)) for k in ("seed", "device", "pipeline",
+                                                                 "evaluate")
+                       if getattr(params, k, None) is not None}}
+
+
+def prepare_parent(params) -> None:
+    """Start a repro's bookkeeping without MLflow: record the parent run's name, tags and params
+    in ``.frbench_mlflow_parent``; the first stage that logs opens the run (``parent_run_id``).
+    Removes the file when MLflow is off."""
+    import json
+    if not enabled(getattr(params, "mlflow", None)):
+        PARENT_FILE.unlink(missing_ok=True)
+        return
+    _write_parent_file(json.dumps({"pending": True, **_parent_spec(params)}, sort_keys=True))
+
+
 def start_parent(params) -> Optional[str]:
     """Open (and close) the parent run of one ``dvc repro``: params, tags (git commit, dirty
     flag, profile, protocol); its id goes to ``.frbench_mlflow_parent`` so the stages' child
@@ -167,21 +227,13 @@ def start_parent(params) -> Optional[str]:
     mlflow = _import_mlflow()
     if mlflow is None:
         return None
-    from pipeline.config import to_dict
     mlflow.set_tracking_uri(cfg.tracking_uri)
     mlflow.set_experiment(cfg.experiment)
-    tags = {"kind": "repro", **git_state(), "profile": params.profile,
-            "protocol": getattr(params.evaluate, "protocol", ""),
-            "dvc_exp": os.environ.get("DVC_EXP_NAME", "")}
-    with mlflow.start_run(run_name=f"repro:{params.profile}",
-                          tags={k: str(v) for k, v in tags.items()}) as r:
-        _MlflowRun(mlflow, r).log_params(
-            {k: to_dict(getattr(params, k)) for k in ("seed", "device", "pipeline", "evaluate")
-             if getattr(params, k, None) is not None})
+    spec = _parent_spec(params)
+    with mlflow.start_run(run_name=spec["run_name"], tags=spec["tags"]) as r:
+        _MlflowRun(mlflow, r).log_params(spec["params"])
         rid = r.info.run_id
-    tmp = PARENT_FILE.with_name(PARENT_FILE.name + ".tmp")
-    tmp.write_text(rid + "\n")
-    os.replace(tmp, PARENT_FILE)
+    _write_parent_file(rid)
     log.info("mlflow parent run %s", rid)
     return rid
 
@@ -189,8 +241,10 @@ def start_parent(params) -> Optional[str]:
 def log_to_parent(params, paths: list, metrics: Optional[dict] = None) -> None:
     """Attach report files (and headline metrics) to the repro's parent run, if any."""
     cfg = getattr(params, "mlflow", None)
-    pid = parent_run_id()
-    if not enabled(cfg) or not pid:
+    if not enabled(cfg):
+        return
+    pid = parent_run_id(cfg)
+    if not pid:
         return
     mlflow = _import_mlflow()
     if mlflow is None:

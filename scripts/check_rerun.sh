@@ -2,8 +2,8 @@
 # Shows that changing one method's params invalidates only that method's stages.
 # Run after a finished `dvc repro`: temporarily edits methods.<M>.<KEY> in params.yaml (restored
 # on exit), asks `dvc status --json` which stages changed, and fails unless they are exactly
-# train@X, X's restore_eval/ablation cells and (for the theta method) panini_theta for the
-# methods X whose resolved entry changed (M itself, plus entries that inherit M's block through
+# train@X, eval@X (all of X's cells, one process) and (for the theta method) panini_theta for
+# the methods X whose resolved entry changed (M itself, plus entries that inherit M's block through
 # a YAML anchor, e.g. panini -> panini_sr -> panini_catconv), plus the always-run preflight.
 # `report` then reruns as their downstream (see `dvc repro --dry`).
 #   usage: scripts/check_rerun.sh [METHOD] [KEY] [VALUE]  (default: panini_catconv fusion dafi)
@@ -35,10 +35,7 @@ want = set()
 for m in methods:
     if m not in pl["train"]:
         continue  # defined but not part of this profile's pipeline: nothing reruns
-    want.add(f"train@{m}")
-    want |= {f"restore_eval@{m}-{s}" for s in pl["testsets"] if m in pl["methods"]}
-    want |= {f"restore_eval_sr@{m}-{s}" for s in pl["sr_testsets"] if m in pl["sr_methods"]}
-    want |= {f"ablation@{m}-{s}" for s in pl["ablation_testsets"] if m in pl["ablations"]}
+    want |= {f"train@{m}", f"eval@{m}"}
     if m == pl["theta_method"]:
         want.add("panini_theta")
 print("method entries changed:", ", ".join(methods))

@@ -51,7 +51,7 @@ def test_disabled_is_a_noop(tmp_path, monkeypatch):
 def test_parent_and_child_runs(tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DVC_STAGE", "restore_eval@bicubic-mfr")
+    monkeypatch.setenv("DVC_STAGE", "eval@bicubic")
     monkeypatch.delenv("FRBENCH_MLFLOW_PARENT", raising=False)
     monkeypatch.delenv("FRBENCH_MLFLOW", raising=False)
     from pipeline import tracking
@@ -67,7 +67,7 @@ def test_parent_and_child_runs(tmp_path, monkeypatch):
     assert len(child) == 1
     c = child.iloc[0]
     assert c["metrics.psnr"] == 21.0 and c["metrics.fid"] == 3.0
-    assert c["tags.dvc_stage"] == "restore_eval@bicubic-mfr" and c["tags.protocol"] == "builtin"
+    assert c["tags.dvc_stage"] == "eval@bicubic" and c["tags.protocol"] == "builtin"
     assert c["tags.git_dirty"] in ("true", "false") and "tags.git_commit" in c
     import torch
     assert c["tags.env_torch"] == torch.__version__ and c["tags.env_cpu"]
@@ -142,5 +142,5 @@ def test_report_logs_one_child_run_per_cell(tmp_path, monkeypatch):
     import mlflow
     runs = mlflow.search_runs(experiment_names=["frbench-cells"], output_format="pandas")
     child = runs[runs["tags.mlflow.parentRunId"] == pid]
-    assert sorted(child["tags.dvc_stage"]) == ["ablation@panini_sr-mfr", "restore_eval@bicubic-mfr",
-                                               "restore_eval@panini-mfr", "restore_eval_sr@psp-sr"]
+    assert sorted(child["tags.dvc_stage"]) == ["eval@bicubic", "eval@panini", "eval@panini_sr",
+                                               "eval@psp"]

@@ -84,25 +84,37 @@ def test_preflight_paper_profile_stops_first(tmp_path, monkeypatch):
 
 
 def test_dvc_stages_track_one_method_each():
-    """Static check of dvc.yaml: methods.<m> is a param of train@<m> and of <m>'s cells only."""
+    """Static check of dvc.yaml: one eval@<m> stage per train entry (all of m's cells in one
+    process); methods.<m> is a param of train@<m> and eval@<m> only (+ panini_theta for the
+    theta method); no stage that restores or scores tracks the whole pipeline/testsets sections
+    (data/plan/<m>.json stands for them)."""
     from dvc.repo import Repo
     with Repo(str(ROOT)) as repo:
-        stages = {s.addressing: s for s in repo.index.stages}
+        stages = {s.name: s for s in repo.index.stages}
     import yaml as y
     pl = y.safe_load((ROOT / "params.yaml").read_text())["pipeline"]
+    assert {n for n in stages if n.startswith("eval@")} == {f"eval@{m}" for m in pl["train"]}
+
+    def keys(st):
+        return {k for d in st.deps if hasattr(d, "params") and d.params for k in d.params}
+
     for m in pl["train"]:
-        users = set()
-        for name, st in stages.items():
-            keys = {k for d in st.deps if hasattr(d, "params") and d.params for k in d.params}
-            if f"methods.{m}" in keys or "methods" in keys:
-                users.add(name)
-        expected = {f"train@{m}"}
-        for stage, ms, ss in (("restore_eval", "methods", "testsets"),
-                              ("restore_eval_sr", "sr_methods", "sr_testsets"),
-                              ("ablation", "ablations", "ablation_testsets")):
-            if m in pl[ms]:
-                expected |= {f"{stage}@{m}-{s}" for s in pl[ss]}
-        assert expected <= set(stages), expected - set(stages)
+        users = {name for name, st in stages.items()
+                 if f"methods.{m}" in keys(st) or "methods" in keys(st)}
+        expected = {f"train@{m}", f"eval@{m}"}
         if m == pl["theta_method"]:
             expected.add("panini_theta")
         assert users == expected, (m, users ^ expected)
+        ev = stages[f"eval@{m}"]
+        assert not keys(ev) & {"pipeline", "testsets", "testsets.sets", "methods"}
+        assert f"data/plan/{m}.json" in {str(Path(d.def_path)) for d in ev.deps}
+        assert [str(Path(o.def_path)) for o in ev.outs if o.metric] == [f"reports/cells/{m}"]
+
+
+def test_every_stage_that_imports_core_depends_on_it():
+    """Each stage running project code lists core/ (the ground every package imports)."""
+    from dvc.repo import Repo
+    with Repo(str(ROOT)) as repo:
+        for st in repo.index.stages:
+            deps = {str(Path(d.def_path)) for d in st.deps}
+            assert "core" in deps, st.addressing
