@@ -144,3 +144,39 @@ def test_report_logs_one_child_run_per_cell(tmp_path, monkeypatch):
     child = runs[runs["tags.mlflow.parentRunId"] == pid]
     assert sorted(child["tags.dvc_stage"]) == ["eval@bicubic", "eval@panini", "eval@panini_sr",
                                                "eval@psp"]
+
+
+def test_parent_run_is_lazy(tmp_path, monkeypatch):
+    """preflight only records the parent (no MLflow import); the first stage that logs opens it
+    once, and later runs of the same repro attach to it."""
+    pytest.importorskip("mlflow")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FRBENCH_MLFLOW_PARENT", raising=False)
+    monkeypatch.delenv("FRBENCH_MLFLOW", raising=False)
+    code = ("import sys; from pipeline.cli import main; main(['preflight','--start-run','--out',"
+            f"'{tmp_path}/pf.json','--params','{ROOT}/params.yaml']); "
+            "print('mlflow' in sys.modules)")
+    env = {k: v for k, v in __import__("os").environ.items()
+           if k not in ("FRBENCH_MLFLOW", "FRBENCH_MLFLOW_PARENT")}
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                       env={**env, "PYTHONPATH": str(ROOT)})
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().endswith("False")            # enabled, yet no MLflow import
+    from pipeline import tracking
+    pending = json.loads(tracking.PARENT_FILE.read_text())
+    assert pending["pending"] and pending["tags"]["kind"] == "repro"
+    assert not (tmp_path / "mlflow.db").exists()
+    params = _params(True, f"sqlite:///{tmp_path}/mlflow.db")
+    tracking.prepare_parent(params)
+    with tracking.run("train", "a", cfg=params.mlflow) as r:
+        r.log_metrics({"loss": 1.0})
+    pid = tracking.PARENT_FILE.read_text().strip()
+    assert pid and not pid.startswith("{")
+    with tracking.run("train", "b", cfg=params.mlflow):
+        pass
+    import mlflow
+    runs = mlflow.search_runs(experiment_names=["frbench-test"], output_format="pandas")
+    parents = runs[runs["tags.kind"] == "repro"]
+    assert list(parents["run_id"]) == [pid]
+    assert sorted(runs[runs["tags.mlflow.parentRunId"] == pid]["tags.mlflow.runName"]) == \
+        ["train:a", "train:b"]
