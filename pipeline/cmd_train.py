@@ -50,6 +50,7 @@ def build_trainee(name: str, params):
 def run(args):
     from methods.trainer import train
     from pipeline.config import load_params
+    from pipeline.tracking import TrainTracker
 
     params = load_params(args.params)
     if params.train is None:
@@ -57,7 +58,8 @@ def run(args):
     trainee = build_trainee(args.name, params)
     out = Path(args.out or Path(params.train.checkpoint_dir) / args.name)
     res = train(trainee, params, out, steps=args.steps, resume=args.resume, device=args.device,
-                show_progress=not args.no_progress)
+                show_progress=not args.no_progress,
+                logger=TrainTracker(getattr(params, "mlflow", None)))
     hist = res["history"]
     if hist:
         last = {k: round(v, 4) for k, v in hist[-1].items() if k.startswith("loss")}

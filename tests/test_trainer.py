@@ -260,3 +260,55 @@ def test_r1_penalty_matches_the_analytic_gradient():
     assert torch.allclose(got, want, rtol=1e-6)
     got.backward()  # differentiable w.r.t. D's parameters (create_graph)
     assert d.w.grad is not None and torch.isfinite(d.w.grad).all()
+
+
+def test_trainer_reports_to_the_logger_it_is_handed(env, tmp_path):
+    """methods/ knows no MLflow: the caller hands a logger; metrics every log_every steps, the
+    sample grids and train_log.json reach it, inside one run context."""
+    from contextlib import contextmanager
+
+    from methods.trainer import TrainLogger
+    tmp, _ = env
+    p = tiny_params(tmp, edit=lambda d: d["train"].update(log_every=1, sample_every=2))
+    calls = []
+
+    class Rec:
+        def log_metrics(self, metrics, step=None):
+            calls.append(("metrics", step, sorted(metrics)))
+
+        def log_artifact(self, path, artifact_path=None):
+            calls.append(("artifact", artifact_path, os.path.basename(path)))
+
+    class Logger(TrainLogger):
+        @contextmanager
+        def run(self, name, params, tags):
+            calls.append(("start", name, params["total_steps"], tags["kind"]))
+            yield Rec()
+            calls.append(("end",))
+
+    train(build_trainee("prior", p), p, tmp_path / "p", steps=2, show_progress=False,
+          logger=Logger())
+    assert calls[0] == ("start", "prior", 2, "prior") and calls[-1] == ("end",)
+    assert [c[1] for c in calls if c[0] == "metrics"] == [1, 2]
+    assert "loss_g" in calls[1][2] and "lr_scale" in calls[1][2]
+    arts = [c for c in calls if c[0] == "artifact"]
+    assert arts == [("artifact", "samples", "step_000002.png"), ("artifact", None, "train_log.json")]
+
+
+def test_library_packages_never_import_the_pipeline():
+    """core/ < degradations/, metrics/, methods/ < pipeline/ (docs/architecture.md)."""
+    import ast
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    bad = []
+    for pkg in ("core", "degradations", "metrics", "methods"):
+        for f in (root / pkg).rglob("*.py"):
+            for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                         [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                for n in names:
+                    top = n.split(".")[0]
+                    if top == "pipeline" or (pkg == "core" and top in
+                                             ("degradations", "metrics", "methods")):
+                        bad.append(f"{f.relative_to(root)} imports {n}")
+    assert not bad, bad
