@@ -16,6 +16,13 @@ backward, gradient averaging across processes, optimiser step; then EMA update a
 - Checkpoint ``<out>/model.pt`` (atomic): format, kind, method, arch, config, sizes, step, model,
   ema, optimisers, scalers, RNG states (torch/cuda per rank, python, the trainer's numpy
   generator), data position, history, provenance. ``resume=True`` continues the same run.
+- Partial checkpoints: a checkpoint whose ``step`` is below its ``total_steps`` is *partial*
+  (an interrupted or time-boxed run). Intermediate checkpoints are written as
+  ``<out>/model.partial.pt``; only a finished run writes ``model.pt`` (and removes the partial
+  file), so ``model.pt`` - the file DVC records and every consumer reads - is always complete.
+  ``--resume`` continues from the partial file when there is one. Consumers (restore, the
+  pipeline cell, training on a prior or DRE) refuse a partial checkpoint unless told
+  ``allow_partial`` (``--allow-partial``), which is recorded in the provenance.
 - NaN guard: a non-finite loss stops training with FRBenchError; the last good checkpoint is kept.
 - tqdm progress; metrics every ``log_every`` and a sample grid every ``sample_every`` go to the
   ``logger`` the caller hands over (``TrainLogger``; the pipeline's writes to MLflow).
@@ -44,6 +51,7 @@ from core.seeding import rng_for, stable_seed
 
 log = logging.getLogger(__name__)
 FORMAT = "frbench-checkpoint/1"
+PARTIAL_NAME = "model.partial.pt"
 
 
 # ------------------------------------------------------------------------------------------
@@ -92,9 +100,18 @@ def _gather_objects(obj: Any, world: int) -> list:
 # checkpoints
 
 def _atomic_save(obj: dict, path: Path) -> None:
+    from core.outputs import clean_stale, temp_name
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(obj, tmp)
+    clean_stale(path.parent, path.name)  # a killed run's half-written file
+    # the temp name keeps the archive name torch derives from it (".model.pt"), so the bytes
+    # of a checkpoint do not depend on the process
+    tmp = temp_name(path)
+    try:
+        torch.save(obj, tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 
@@ -113,6 +130,41 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
                            f"{ck.get('format') if isinstance(ck, dict) else type(ck).__name__!r}, "
                            f"expected {FORMAT!r})")
     return ck
+
+
+def is_partial(ck: dict) -> bool:
+    """A checkpoint is partial iff its step is below its total steps."""
+    return int(ck.get("step", 0)) < int(ck.get("total_steps", 0))
+
+
+def check_complete(ck: dict, path: str | os.PathLike, allow_partial: bool = False
+                   ) -> Optional[str]:
+    """FRBenchError for a partial checkpoint unless ``allow_partial``; returns the provenance
+    note to record when a partial one is used (None for a complete one)."""
+    if not is_partial(ck):
+        return None
+    step, total = int(ck["step"]), int(ck["total_steps"])
+    if not allow_partial:
+        raise FRBenchError(
+            f"{path}: partial checkpoint (step {step} of {total}; its training did not finish). "
+            f"Finish it with `frbench train {ck.get('method', 'NAME')} --resume`, or pass "
+            "--allow-partial to use it anyway (recorded in the provenance)")
+    log.warning("%s: using a partial checkpoint (step %d of %d) because of --allow-partial",
+                path, step, total)
+    return f"partial checkpoint: step {step} of {total}, used with --allow-partial"
+
+
+def load_pretrained(path: str | os.PathLike, kind: str, allow_partial: bool = False
+                    ) -> tuple[dict, str]:
+    """A prior / DRE checkpoint a training starts from: (checkpoint, provenance string
+    ``<path>@step<N>`` plus a note when it is partial and allowed)."""
+    ck = load_checkpoint(path)
+    if ck.get("kind") != kind:
+        raise FRBenchError(f"{path}: not a {'DRE' if kind == 'dre' else kind} checkpoint (kind "
+                           f"{ck.get('kind')})")
+    note = check_complete(ck, path, allow_partial)
+    prov = f"{path}@step{ck.get('step')}"
+    return ck, prov if note is None else f"{prov} ({note})"
 
 
 def check_compatible(ck: dict, trainee: Trainable, path: str | os.PathLike) -> None:
@@ -138,10 +190,13 @@ def load_state(module: nn.Module, state: dict, path: str | os.PathLike, what: st
                            "trained with other params: retrain or fix params.yaml") from None
 
 
-def load_for_inference(trainee: Trainable, path: str | os.PathLike, use_ema: bool = True) -> dict:
-    """Load a finished checkpoint into ``trainee`` (EMA weights where kept); returns it."""
+def load_for_inference(trainee: Trainable, path: str | os.PathLike, use_ema: bool = True,
+                       allow_partial: bool = False) -> dict:
+    """Load a finished checkpoint into ``trainee`` (EMA weights where kept); returns it. A
+    partial checkpoint is refused unless ``allow_partial`` (then noted in the provenance)."""
     ck = load_checkpoint(path)
     check_compatible(ck, trainee, path)
+    note = check_complete(ck, path, allow_partial)
     if ck.get("method") != trainee.name:
         log.warning("%s: checkpoint of entry '%s' loaded as '%s' (same arch and sizes)", path,
                     ck.get("method"), trainee.name)
@@ -150,6 +205,8 @@ def load_for_inference(trainee: Trainable, path: str | os.PathLike, use_ema: boo
         for name, sd in (ck.get("ema") or {}).items():
             load_state(trainee.get_submodule(name), sd, path, f"ema '{name}'")
     trainee.provenance.update(ck.get("provenance") or {})
+    if note is not None:
+        trainee.provenance["checkpoint"] = f"{path}@step{ck.get('step')} ({note})"
     return ck
 
 
@@ -258,8 +315,9 @@ class _Run:
     ``record`` (history, progress, logging, sample grids) and ``maybe_checkpoint``."""
 
     def __init__(self, trainee: Trainable, params: Any, out_dir: str | os.PathLike,
-                 steps: Optional[int], device: Optional[str]):
+                 steps: Optional[int], device: Optional[str], allow_partial: bool = False):
         tcfg = self.tcfg = params.train
+        self.allow_partial = allow_partial
         self.trainee, self.params = trainee, params
         self.rank, self.world, local_rank = dist_info()
         self.dev = _device(device or getattr(params, "device", "cpu") or "cpu", local_rank,
@@ -268,6 +326,7 @@ class _Run:
         self.amp = bool(tcfg.amp and self.on_cuda)
         self.out = Path(out_dir)
         self.ckpt_path = self.out / "model.pt"
+        self.partial_path = self.out / PARTIAL_NAME
         self.total = int(steps if steps is not None else trainee.steps)
         self.seed = int(params.seed)
         if getattr(tcfg, "threads", 0):
@@ -276,6 +335,7 @@ class _Run:
         self._build()
         self.history: list[dict] = []
         self.last_saved: Optional[int] = None
+        self.last_path: Path = self.ckpt_path
 
     def _seed_streams(self) -> np.random.Generator:
         """One torch RNG stream per (run, rank) for in-model randomness (noise injection), the
@@ -289,7 +349,7 @@ class _Run:
         """Pretrained parts (setup_training), device placement, optimisers, scalers, EMA."""
         tr, tcfg = self.trainee, self.tcfg
         tr.setup_training(TrainContext(self.params, self.dev, tcfg.checkpoint_dir, self.rank,
-                                       self.world))
+                                       self.world, allow_partial=self.allow_partial))
         tr.to(self.dev)
         if self.on_cuda and tcfg.channels_last:
             tr.to(memory_format=torch.channels_last)
@@ -308,11 +368,14 @@ class _Run:
 
     # -- checkpoints -------------------------------------------------------------------------
     def resume(self) -> int:
-        """Load ``model.pt`` when it exists (weights, EMA, optimisers, scalers, RNG, history);
-        returns the step to continue from (0 without a checkpoint)."""
-        tr, path = self.trainee, self.ckpt_path
+        """Load the latest checkpoint (``model.partial.pt`` when there is one: it is newer than
+        ``model.pt``, else ``model.pt``): weights, EMA, optimisers, scalers, RNG, history.
+        Returns the step to continue from (0 without a checkpoint)."""
+        tr = self.trainee
+        path = self.partial_path if self.partial_path.is_file() else self.ckpt_path
         if not path.is_file():
-            log.info("%s: --resume but no checkpoint at %s; starting from scratch", tr.name, path)
+            log.info("%s: --resume but no checkpoint at %s; starting from scratch", tr.name,
+                     self.ckpt_path)
             return 0
         ck = load_checkpoint(path)
         check_compatible(ck, tr, path)
@@ -335,16 +398,19 @@ class _Run:
                        self.np_rng)
         start = int(ck["step"])
         self.history = list(ck.get("history", []))
-        self.last_saved = start
+        self.last_saved, self.last_path = start, path
         log.info("%s: resuming at step %d/%d from %s", tr.name, start, self.total, path)
         return start
 
-    def save(self, step: int) -> None:
+    def save(self, step: int) -> Path:
         """Checkpoint + train_log.json at ``step`` (RNG states gathered from every rank; rank 0
-        writes)."""
+        writes): ``model.pt`` once ``step`` reaches the total (the partial file is then
+        removed), ``model.partial.pt`` before. Returns the checkpoint's path."""
+        final = step >= self.total
+        path = self.ckpt_path if final else self.partial_path
         rngs = _gather_objects(_rng_state(self.np_rng), self.world)
         if self.rank != 0:
-            return
+            return path
         tr = self.trainee
         ck = {
             "format": FORMAT, "kind": tr.kind, "method": tr.name, "arch": tr.arch,
@@ -359,15 +425,18 @@ class _Run:
             "rng": rngs, "history": self.history, "provenance": dict(tr.provenance),
             "versions": {"torch": str(torch.__version__)},
         }
-        _atomic_save(ck, self.ckpt_path)
+        _atomic_save(ck, path)
+        if final and self.partial_path.exists():
+            self.partial_path.unlink()
         _write_log(self.out, tr, self.history, step, self.total)
+        return path
 
     def maybe_checkpoint(self, done: int, end: int) -> None:
         """Intermediate checkpoint every ``train.ckpt_every`` steps (the final one is written
         after the loop)."""
         every = self.tcfg.ckpt_every
         if every and done % every == 0 and done < end:
-            self.save(done)
+            self.last_path = self.save(done)
             self.last_saved = done
 
     # -- data --------------------------------------------------------------------------------
@@ -443,7 +512,7 @@ class _Run:
     def _check_finite(self, which: str, value: float, step: int) -> None:
         if math.isfinite(value):
             return
-        where = (f"the last good checkpoint {self.ckpt_path} (step {self.last_saved}) is kept"
+        where = (f"the last good checkpoint {self.last_path} (step {self.last_saved}) is kept"
                  if self.last_saved is not None else "no checkpoint was written")
         raise FRBenchError(
             f"{self.trainee.name}: loss_{which} is {value} at step {step}; training stopped "
@@ -498,10 +567,29 @@ class _Run:
         return end
 
     def result(self, step: int) -> dict:
-        return {"step": step, "history": self.history, "checkpoint": str(self.ckpt_path)}
+        path = self.ckpt_path if step >= self.total else self.partial_path
+        return {"step": step, "history": self.history, "checkpoint": str(path)}
+
+
+def _claim_out(out_dir, trainee: Trainable, params: Any, hq_dir: Optional[str],
+               force: bool) -> None:
+    """The checkpoint folder must follow the output-folder rules; its inputs are the HQ faces
+    and the checkpoints a method starts from (rank 0 checks and marks it)."""
+    from core.outputs import claim_dir
+
+    if dist_info()[0] != 0:
+        return
+    tcfg = params.train
+    inputs = [hq_dir or tcfg.hq_dir]
+    if trainee.kind == "method":
+        inputs += [Path(tcfg.checkpoint_dir) / "prior", Path(tcfg.checkpoint_dir) / "dre"]
+    claim_dir(out_dir, "checkpoint", inputs, force)
 
 
 def _device(name: str, local_rank: int, world: int) -> torch.device:
+    from core.environment import check_device
+
+    check_device(name, "device")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise FRBenchError(f"params: device: {name} requested but CUDA is not available")
     return torch.device(f"cuda:{local_rank}" if name == "cuda" and world > 1 else name)
@@ -510,18 +598,28 @@ def _device(name: str, local_rank: int, world: int) -> torch.device:
 def train(trainee: Trainable, params: Any, out_dir: str | os.PathLike, *,
           steps: Optional[int] = None, resume: bool = False, stop_after: Optional[int] = None,
           device: Optional[str] = None, hq_dir: Optional[str] = None,
-          show_progress: bool = True, logger: Optional[TrainLogger] = None) -> dict:
+          show_progress: bool = True, logger: Optional[TrainLogger] = None,
+          allow_partial: bool = False, force: bool = False) -> dict:
     """Train ``trainee`` and write ``<out_dir>/model.pt`` + ``train_log.json``.
 
-    ``steps``: total steps of the run (default ``trainee.steps``); ``stop_after``: stop (with a
-    checkpoint) once this many steps are done, as if interrupted (tests, time-boxed runs).
-    ``logger``: where metrics and sample grids go (``TrainLogger``; default: nowhere).
-    Returns ``{"step", "history", "checkpoint"}``.
+    ``steps``: total steps of the run (default ``trainee.steps``; >= 1); ``stop_after``: stop
+    (with a partial checkpoint) once this many steps are done, as if interrupted (tests,
+    time-boxed runs). ``logger``: where metrics and sample grids go (``TrainLogger``; default:
+    nowhere). ``allow_partial``: the prior / DRE this training starts from may be partial
+    (recorded in the provenance). ``out_dir`` must follow the output-folder rules
+    (``core.outputs``: a new or empty folder, or a checkpoint folder frbench made; never an
+    input such as the HQ faces or the prior's folder; ``force`` for a folder frbench made as
+    another kind of output). Returns ``{"step", "history", "checkpoint"}``.
     """
-    r = _Run(trainee, params, out_dir, steps, device)
+    for key, v in (("steps", steps), ("stop_after", stop_after)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise FRBenchError(f"{trainee.name}: {key} must be an integer >= 1, got {v!r}")
+    _claim_out(out_dir, trainee, params, hq_dir, force)
+    r = _Run(trainee, params, out_dir, steps, device, allow_partial)
     start = r.resume() if resume else 0
     r._index_params()
-    if r.total <= 0 or not r.optims:  # nothing to train (e.g. bicubic): just a checkpoint
+    if not r.optims:  # nothing to train (e.g. bicubic): just a (complete) checkpoint
+        r.total = 0
         r.save(0)
         return r.result(0)
     if start >= r.total:
@@ -537,7 +635,7 @@ def train(trainee: Trainable, params: Any, out_dir: str | os.PathLike, *,
     with logger.run(trainee.name, run_params,
                     {"arch": trainee.arch, "kind": trainee.kind}) as mrun:
         done = r.loop(loader, start, end, mrun, show_progress)
-        r.save(done)
+        r.last_path = r.save(done)
         if r.rank == 0:
             mrun.log_artifact(r.out / "train_log.json")
     return r.result(done)

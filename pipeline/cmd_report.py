@@ -35,9 +35,9 @@ def run(args) -> int:
 def track_cells(params, results="results", restored="restored") -> int:
     """One MLflow child run per cell of the pipeline under the repro's parent run (all in this
     process: one MLflow import and store for every cell). Returns the number logged."""
-    import json
     from pathlib import Path
 
+    from metrics.evaluate import read_summary
     from pipeline import tracking
     from pipeline.cmd_cell import track_cell
 
@@ -46,7 +46,7 @@ def track_cells(params, results="results", restored="restored") -> int:
     pl, n = params.pipeline, 0
     for m, s in pl.cells():
         out = Path(results) / m / s
-        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        summary = read_summary(out / "summary.json")
         src = Path(params.testsets.out_dir) / s
         track_cell(params, summary, out, Path(restored) / m / s, src / "lq", src / "gt",
                    stage=pl.stage_of(m, s))
