@@ -46,7 +46,7 @@ from torch import nn
 
 from methods.base import Trainable, TrainContext
 from methods.data import HQFolder, StepBatches
-from core.errors import FRBenchError
+from core.errors import FRBenchError, load_error
 from core.seeding import rng_for, stable_seed
 
 log = logging.getLogger(__name__)
@@ -123,13 +123,28 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise FRBenchError(f"{path}: not a readable checkpoint ({e.__class__.__name__}: "
-                           f"{str(e)[:200]}); delete it and retrain") from None
+        raise load_error(path, e, "checkpoint", "delete it and retrain") from None
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
         raise FRBenchError(f"{path}: not an frbench checkpoint (format "
                            f"{ck.get('format') if isinstance(ck, dict) else type(ck).__name__!r}, "
                            f"expected {FORMAT!r})")
     return ck
+
+
+def find_checkpoint(path: str | os.PathLike, allow_partial: bool = False) -> Path:
+    """``path``, or - when ``path`` is a missing ``model.pt`` beside the ``model.partial.pt``
+    of an unfinished training - that partial file if ``allow_partial``, else an FRBenchError
+    saying so. Other missing files are left to ``load_checkpoint``'s error."""
+    path = Path(path)
+    partial = path.with_name(PARTIAL_NAME)
+    if path.is_file() or path.name != "model.pt" or not partial.is_file():
+        return path
+    if allow_partial:
+        return partial
+    raise FRBenchError(
+        f"{path}: not found; {path.parent} holds only the partial checkpoint {PARTIAL_NAME} of "
+        f"an unfinished training. Finish it with `frbench train {path.parent.name} --resume`, or "
+        "pass --allow-partial to use it anyway (recorded in the provenance)")
 
 
 def is_partial(ck: dict) -> bool:
@@ -158,6 +173,7 @@ def load_pretrained(path: str | os.PathLike, kind: str, allow_partial: bool = Fa
                     ) -> tuple[dict, str]:
     """A prior / DRE checkpoint a training starts from: (checkpoint, provenance string
     ``<path>@step<N>`` plus a note when it is partial and allowed)."""
+    path = find_checkpoint(path, allow_partial)
     ck = load_checkpoint(path)
     if ck.get("kind") != kind:
         raise FRBenchError(f"{path}: not a {'DRE' if kind == 'dre' else kind} checkpoint (kind "
@@ -193,8 +209,11 @@ def load_state(module: nn.Module, state: dict, path: str | os.PathLike, what: st
 def load_for_inference(trainee: Trainable, path: str | os.PathLike, use_ema: bool = True,
                        allow_partial: bool = False) -> dict:
     """Load a finished checkpoint into ``trainee`` (EMA weights where kept); returns it. A
-    partial checkpoint is refused unless ``allow_partial`` (then noted in the provenance)."""
+    partial checkpoint is refused unless ``allow_partial`` (then noted in the provenance).
+    ``ck["loaded_from"]`` is the file actually read (the partial one, if so)."""
+    path = find_checkpoint(path, allow_partial)
     ck = load_checkpoint(path)
+    ck["loaded_from"] = str(path)
     check_compatible(ck, trainee, path)
     note = check_complete(ck, path, allow_partial)
     if ck.get("method") != trainee.name:
@@ -572,10 +591,11 @@ class _Run:
 
 
 def _claim_out(out_dir, trainee: Trainable, params: Any, hq_dir: Optional[str],
-               force: bool) -> None:
+               force: bool, create: bool = True) -> None:
     """The checkpoint folder must follow the output-folder rules; its inputs are the HQ faces
-    and the checkpoints a method starts from (rank 0 checks and marks it)."""
-    from core.outputs import claim_dir
+    and the checkpoints a method starts from (rank 0 checks it; ``create``: and makes and marks
+    it)."""
+    from core.outputs import check_output_dir, claim_dir
 
     if dist_info()[0] != 0:
         return
@@ -583,7 +603,7 @@ def _claim_out(out_dir, trainee: Trainable, params: Any, hq_dir: Optional[str],
     inputs = [hq_dir or tcfg.hq_dir]
     if trainee.kind == "method":
         inputs += [Path(tcfg.checkpoint_dir) / "prior", Path(tcfg.checkpoint_dir) / "dre"]
-    claim_dir(out_dir, "checkpoint", inputs, force)
+    (claim_dir if create else check_output_dir)(out_dir, "checkpoint", inputs, force)
 
 
 def _device(name: str, local_rank: int, world: int) -> torch.device:
@@ -614,10 +634,11 @@ def train(trainee: Trainable, params: Any, out_dir: str | os.PathLike, *,
     for key, v in (("steps", steps), ("stop_after", stop_after)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             raise FRBenchError(f"{trainee.name}: {key} must be an integer >= 1, got {v!r}")
-    _claim_out(out_dir, trainee, params, hq_dir, force)
+    _claim_out(out_dir, trainee, params, hq_dir, force, create=False)  # fail before any work
     r = _Run(trainee, params, out_dir, steps, device, allow_partial)
     start = r.resume() if resume else 0
     r._index_params()
+    _claim_out(out_dir, trainee, params, hq_dir, force)  # setup went well: create and mark it
     if not r.optims:  # nothing to train (e.g. bicubic): just a (complete) checkpoint
         r.total = 0
         r.save(0)

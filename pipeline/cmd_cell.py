@@ -42,7 +42,7 @@ def flat_metrics(summary: dict) -> dict[str, float]:
 def run_cell(method_name: str, testset: str, params, restored_root="restored",
              results_root="results", device=None, allow_partial: bool = False) -> dict:
     from core.manifest import dumps_json
-    from methods.trainer import load_for_inference
+    from methods.trainer import find_checkpoint, load_for_inference
     from metrics.config import WeightsConfig
     from metrics.evaluate import evaluate_folders
     from pipeline.cmd_restore import checkpoint_record, restore_folder
@@ -57,7 +57,8 @@ def run_cell(method_name: str, testset: str, params, restored_root="restored",
             raise FRBenchError(f"{d}: test set folder missing; build it with "
                                f"`dvc repro testsets@{testset}`")
     method = build_trainee(method_name, params)
-    ckpt = Path(params.train.checkpoint_dir) / method_name / "model.pt"
+    ckpt = find_checkpoint(Path(params.train.checkpoint_dir) / method_name / "model.pt",
+                           allow_partial)
     if not ckpt.is_file():
         raise FRBenchError(f"{ckpt}: checkpoint missing; train it with "
                            f"`dvc repro train@{method_name}`")

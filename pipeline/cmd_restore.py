@@ -113,7 +113,8 @@ def checkpoint_record(ck: dict, allow_partial: bool) -> dict:
     """Manifest entries about the checkpoint used (step, total, whether partial was allowed)."""
     from methods.trainer import is_partial
 
-    return {"checkpoint_step": ck.get("step"), "checkpoint_total_steps": ck.get("total_steps"),
+    return {"checkpoint": ck.get("loaded_from"),
+            "checkpoint_step": ck.get("step"), "checkpoint_total_steps": ck.get("total_steps"),
             "partial_checkpoint": is_partial(ck),
             "allow_partial": bool(allow_partial)}
 
