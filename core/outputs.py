@@ -281,6 +281,30 @@ def atomic_dir(out: str | os.PathLike, kind: str = "output",
         os.replace(tmp, out)
 
 
+def check_files_dir(out: str | os.PathLike, own_files: Iterable[str],
+                    inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
+    """For writers that put named files into a folder without replacing it (the report): the
+    folder must not be an input or lie inside one (containing one is fine: nothing is deleted),
+    and if it exists and holds anything, it must already hold one of ``own_files`` (an earlier
+    run's output) or frbench's marker. Returns it."""
+    out = Path(out)
+    ro = _real(out)
+    for inp in inputs:
+        if inp is None:
+            continue
+        ri = _real(inp)
+        if ro == ri or ri in ro.parents:
+            raise FRBenchError(f"{out}: the output folder is, or lies inside, the input {inp}; "
+                               "write the output somewhere else")
+    if out.exists() and not out.is_dir():
+        raise FRBenchError(f"{out}: exists and is not a folder; choose another output path")
+    if out.is_dir() and any(True for p in out.iterdir() if not _is_temp_name(p.name)) and \
+            not any((out / f).exists() for f in (*own_files, MARKER)):
+        raise FRBenchError(f"{out}: exists, holds other files and no earlier output of this "
+                           "command; choose a new or empty output folder")
+    return out
+
+
 def claim_dir(out: str | os.PathLike, kind: str,
               inputs: Iterable[str | os.PathLike | None] = (), force: bool = False) -> Path:
     """For writers that update a folder in place (training checkpoints): check ``out`` like

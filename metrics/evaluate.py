@@ -511,6 +511,8 @@ def evaluate_folders(restored, gt, protocol: str | Protocol, metrics=None, out=N
     """Score ``restored`` against ``gt`` (see module docstring). ``kwargs`` go to ``Evaluator``
     (weights, device, batch_size, cache_dir, search_dirs, bootstrap_samples); pass ``evaluator``
     to reuse networks across calls (its protocol and metrics must match)."""
+    if out is not None:  # before any network is built
+        check_output_dir(out, "evaluation", (restored, gt), force)
     if evaluator is None:
         evaluator = Evaluator(protocol, metrics, **kwargs)
     else:

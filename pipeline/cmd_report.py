@@ -22,6 +22,7 @@ def run(args) -> int:
     from pipeline.report import write_report
 
     params = load_params(args.params)
+    check_report_out(params, args)
     res = write_report(params, args.results, args.out, args.restored)
     flat = {f"{m}.{s}.{k}": v for m, sets in res["metrics"].items() if m != "panini_theta"
             for s, vals in sets.items() for k, v in vals.items()}
@@ -30,6 +31,20 @@ def run(args) -> int:
         log.info("wrote %s", f)
     track_cells(params, args.results, args.restored)
     return 0
+
+
+def check_report_out(params, args) -> None:
+    """The report folder may hold the published numbers (an input) but must not be or lie
+    inside the results, restored images or test sets it reads (``core.outputs``)."""
+    from pathlib import Path
+
+    from core.outputs import check_files_dir
+
+    rc = params.report
+    out = Path(args.out or (rc.out_dir if rc else "reports"))
+    inputs = [args.results, args.restored, rc.published_dir if rc else None,
+              params.testsets.out_dir if params.testsets is not None else None]
+    check_files_dir(out, ("leaderboard.md", "metrics.json", "index.html"), inputs)
 
 
 def track_cells(params, results="results", restored="restored") -> int:

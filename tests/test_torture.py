@@ -474,3 +474,64 @@ def test_cli_refusal_as_a_subprocess(world, tmp_path):
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith(f"error: {src}") and "Traceback" not in r.stderr + r.stdout
     assert snapshot(src) == before
+
+
+def test_train_out_refused_when_an_input_or_not_a_checkpoint_folder(world, capsys, tmp_path):
+    pf = world / "params.yaml"
+    faces = world / "project" / "faces"
+    refuse(capsys, ["train", "prior", "--params", pf, "--out", faces, "--steps", 1],
+           [faces, "input"], [faces])
+    prior = world / "ckpt" / "prior"
+    refuse(capsys, ["train", "gpen", "--params", pf, "--out", prior, "--steps", 1],
+           [prior, "input"], [prior])
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "model.pt").write_bytes(b"my own model")
+    refuse(capsys, ["train", "prior", "--params", pf, "--out", mine, "--steps", 1, "--force"],
+           [mine, "not made by frbench"], [mine])
+
+
+def test_report_out_inside_an_input_or_foreign_folder(capsys, tmp_path):
+    p = repo_params(tmp_path, lambda d: None)
+    res = tmp_path / "results"
+    (res / "panini" / "mfr").mkdir(parents=True)
+    (res / "panini" / "mfr" / "summary.json").write_text("{}\n")
+    refuse(capsys, ["report", "--params", p, "--results", res, "--out", res / "rep"],
+           [res / "rep", "input"], [res])
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "index.txt").write_text("mine\n")
+    refuse(capsys, ["report", "--params", p, "--results", res, "--out", mine],
+           [mine, "no earlier output"], [mine, res])
+
+
+@pytest.mark.slow
+def test_kill_9_during_degrade_then_rerun(tmp_path):
+    """A real ``kill -9`` mid-build leaves a hidden temp folder and no output; the next run
+    removes the leftover (its owner is gone) and builds the set."""
+    import signal
+    src = images(tmp_path / "src", 600, 64)
+    out = tmp_path / "sets" / "mfr"
+    cmd = [sys.executable, "-m", "pipeline.cli", "degrade", "--preset", "panini_mfr", "--src",
+           str(src), "--out", str(out), "--seed", "1"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    tmp = None
+    while time.time() < deadline and proc.poll() is None:
+        tmps = [p for p in (tmp_path / "sets").glob(".mfr.tmp-*")] \
+            if (tmp_path / "sets").is_dir() else []
+        if tmps and len(list((tmps[0] / "lq").glob("*.png"))) >= 20:
+            tmp = tmps[0]
+            break
+        time.sleep(0.05)
+    if tmp is None:
+        proc.kill()
+        pytest.skip("the build finished before it could be killed")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert tmp.exists() and not out.exists()  # interrupted: nothing finished-looking
+    assert main(["degrade", "--preset", "panini_mfr", "--src", str(src), "--out", str(out),
+                 "--seed", "1", "--n", "4"]) == 0
+    assert not tmp.exists() and out.is_dir()
+    assert [p.name for p in (tmp_path / "sets").iterdir()] == ["mfr"]
