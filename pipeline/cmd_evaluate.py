@@ -2,11 +2,12 @@
 
     frbench evaluate --restored DIR --gt DIR --protocol NAME --out DIR
                      [--metrics psnr,ssim,...] [--device cpu|cuda] [--allow-random-init]
-                     [--weights-dir DIR ...] [--batch-size N] [--params params.yaml]
+                     [--weights-dir DIR ...] [--batch-size N] [--params params.yaml] [--force]
 
 Weights settings come from ``params.yaml`` (``weights:``) when it exists, else the safe defaults
 (no random init, no downloads); the flags override them. Writes ``per_image.csv`` and
-``summary.json`` into ``--out`` (atomically) and prints the means.
+``summary.json`` into ``--out`` (atomically; never over an input or a folder frbench did not
+make, see ``core.outputs``) and prints the means.
 """
 from __future__ import annotations
 
