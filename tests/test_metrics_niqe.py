@@ -130,3 +130,20 @@ def test_cli_evaluate_without_gt(sk, tmp_path, capsys):
     assert rc == 2 and "Traceback" not in err
     assert "error:" in err and "psnr, lpips, fid, kid need(s) it" in err
     assert "--metrics niqe" in err and not (tmp_path / "bad").exists()
+
+
+def test_no_gt_output_rules(sk, tmp_path):
+    from PIL import Image
+    from metrics.evaluate import evaluate_folders
+    d = tmp_path / "photos"
+    d.mkdir()
+    Image.fromarray(sk["chelsea"]).save(d / "chelsea.png")
+    before = sorted(p.name for p in d.iterdir())
+    with pytest.raises(FRBenchError):                       # the input folder is never an output
+        evaluate_folders(d, None, "panini", ["niqe"], out=d)
+    assert sorted(p.name for p in d.iterdir()) == before
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("user data")
+    with pytest.raises(FRBenchError):                       # a folder frbench did not make
+        evaluate_folders(d, None, "panini", ["niqe"], out=tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "user data"
