@@ -32,6 +32,8 @@ def add_arguments(p):
     p.add_argument("--restored-root", default="restored")
     p.add_argument("--results-root", default="results")
     p.add_argument("--device", default=None)
+    p.add_argument("--allow-partial", action="store_true",
+                   help="use a partial checkpoint (unfinished training; recorded in summary.json)")
 
 
 def flat_metrics(summary: dict) -> dict[str, float]:
@@ -41,18 +43,20 @@ def flat_metrics(summary: dict) -> dict[str, float]:
     return out
 
 
-def open_method(method_name: str, params):
-    """Build the method entry and load its checkpoint (``<train.checkpoint_dir>/<m>/model.pt``)."""
-    from methods.trainer import load_for_inference
+def open_method(method_name: str, params, allow_partial: bool = False):
+    """Build the method entry and load its checkpoint (``<train.checkpoint_dir>/<m>/model.pt``;
+    a partial one only with ``allow_partial``) -> (method, checkpoint path, checkpoint dict)."""
+    from methods.trainer import find_checkpoint, load_for_inference
     from pipeline.cmd_train import build_trainee
 
     method = build_trainee(method_name, params)
-    ckpt = Path(params.train.checkpoint_dir) / method_name / "model.pt"
+    ckpt = find_checkpoint(Path(params.train.checkpoint_dir) / method_name / "model.pt",
+                           allow_partial)
     if not ckpt.is_file():
         raise FRBenchError(f"{ckpt}: checkpoint missing; train it with "
                            f"`dvc repro train@{method_name}`")
-    load_for_inference(method, ckpt)
-    return method
+    ck = load_for_inference(method, ckpt, allow_partial=allow_partial)
+    return method, ckpt, ck
 
 
 def build_evaluator(params, device=None):
@@ -83,14 +87,16 @@ def testset_dirs(params, testset: str) -> tuple[Path, Path]:
 
 
 def score_cell(evaluator, restored: Path, gt: Path, out: Path, header: dict,
-               metrics_file: Path | None = None) -> dict:
+               metrics_file: Path | None = None, extra: dict | None = None) -> dict:
     """Score ``restored`` against ``gt`` into ``out/{per_image.csv,summary.json}`` (the summary
-    starts with ``header``: method, arch, set, profile); with ``metrics_file``, also the cell's
-    flat metrics (``{metric: value}``, for ``dvc metrics show``)."""
-    summary = {**header, **evaluator.evaluate(restored, gt, out)}
+    starts with ``header``: method, arch, set, profile; ``extra`` keys go last); with
+    ``metrics_file``, also the cell's flat metrics (``{metric: value}``, for ``dvc metrics``)."""
+    from core.manifest import dumps_json
+
+    summary = {**header, **evaluator.evaluate(restored, gt, out), **(extra or {})}
     path = out / "summary.json"
     tmp = path.with_name(f".summary.json.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(dumps_json(summary, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     if metrics_file is not None:
         write_flat_metrics(metrics_file, summary)
@@ -110,27 +116,33 @@ def write_flat_metrics(path: Path, summary: dict) -> None:
 
 
 def run_cell(method_name: str, testset: str, params, restored_root="restored",
-             results_root="results", device=None, *, method=None, evaluator=None,
-             metrics_root=None) -> dict:
-    """Restore one test set with one method and score it (``frbench cell``). ``method`` /
-    ``evaluator``: reuse an opened method / built evaluator (``eval@<m>`` runs all the sets of
+             results_root="results", device=None, allow_partial: bool = False, *,
+             method=None, evaluator=None, metrics_root=None) -> dict:
+    """Restore one test set with one method and score it (``frbench cell``). ``method``: reuse
+    an ``open_method`` result, ``evaluator`` a built evaluator (``eval@<m>`` runs all the sets of
     a method in one process); ``metrics_root``: also write ``<metrics_root>/<m>/<set>.json``."""
-    from pipeline.cmd_restore import restore_folder
+    from pipeline.cmd_restore import checkpoint_record, restore_folder
 
     lq, gt = testset_dirs(params, testset)
     if method is None:
-        method = open_method(method_name, params)
+        method = open_method(method_name, params, allow_partial)
+    net, ckpt, ck = method
     device = device or params.device
     restored = Path(restored_root) / method_name / testset
-    n = restore_folder(method, lq, restored, device=device)
+    record = checkpoint_record(ck, allow_partial)
+    n = restore_folder(net, lq, restored, device=device, checkpoint=ckpt, record=record)
     log.info("%s/%s: restored %d images -> %s", method_name, testset, n, restored)
     if evaluator is None:
         evaluator = build_evaluator(params, device)
     out = Path(results_root) / method_name / testset
     header = {"method": method_name, "arch": params.methods[method_name].arch, "set": testset,
               "profile": params.profile}
+    extra = {}
+    if record["partial_checkpoint"]:  # only reachable with --allow-partial
+        extra["checkpoint_partial"] = (f"step {ck['step']} of {ck['total_steps']}, used with "
+                                       "--allow-partial")
     mfile = Path(metrics_root) / method_name / f"{testset}.json" if metrics_root else None
-    return score_cell(evaluator, restored, gt, out, header, mfile)
+    return score_cell(evaluator, restored, gt, out, header, mfile, extra)
 
 
 def track_cell(params, summary, out: Path, restored: Path, lq: Path, gt: Path,
@@ -177,8 +189,11 @@ def run(args) -> int:
     from pipeline.config import load_params
 
     params = load_params(args.params)
+    if args.device is not None:
+        from core.environment import check_device
+        check_device(args.device, "--device", available=True)
     summary = run_cell(args.method, args.testset, params, args.restored_root, args.results_root,
-                       args.device)
+                       args.device, allow_partial=args.allow_partial)
     vals = ", ".join(f"{k} {v:.4g}" for k, v in flat_metrics(summary).items())
     print(f"{args.method}/{args.testset}: {vals}")
     return 0

@@ -39,7 +39,7 @@ METRICS_ROOT = "reports/cells"
 def plan(params, out: str | Path = "data/plan") -> list[Path]:
     """Write ``<out>/<m>.json`` for every ``pipeline.train`` entry; returns the files."""
     from core.config import to_dict
-    from core.imageio import atomic_dir
+    from core.outputs import atomic_dir
 
     pl = params.pipeline
     root = Path(params.testsets.out_dir)

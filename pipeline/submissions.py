@@ -150,15 +150,14 @@ def stored_path(folder: Path, root: Path) -> str:
 def check_pairing(folder: Path, gt: Path) -> list[tuple[str, Path, Path]]:
     """The evaluator's pairing (``metrics.evaluate.pair_files``: same message on refusal) plus
     its size rule (restored images at GT size), read from the image headers only."""
-    from PIL import Image
-
+    from core.imageio import image_size
     from metrics.evaluate import pair_files
     pairs = pair_files(folder, gt)
     for _, r, g in pairs:
-        with Image.open(r) as a, Image.open(g) as b:
-            if a.size != b.size:
-                raise FRBenchError(f"{r}: size {a.size[0]}x{a.size[1]} differs from GT {g.name} "
-                                   f"{b.size[0]}x{b.size[1]}; restored images must be at GT size")
+        a, b = image_size(r), image_size(g)
+        if a != b:
+            raise FRBenchError(f"{r}: size {a[0]}x{a[1]} differs from GT {g.name} "
+                               f"{b[0]}x{b[1]}; restored images must be at GT size")
     return pairs
 
 
@@ -203,7 +202,8 @@ def remove(params_path, name: str, testset: Optional[str] = None) -> list[str]:
 def copy_verified(sub: Submission, dest: str | os.PathLike, root: Path = Path(".")) -> int:
     """Copy the submitted files into ``dest`` (atomic folder), checking each against its
     recorded sha256; FRBenchError if the folder changed since ``frbench submit``."""
-    from core.imageio import atomic_dir, list_images
+    from core.imageio import list_images
+    from core.outputs import atomic_dir
 
     src = Path(sub.restored)
     if not src.is_absolute():
@@ -216,7 +216,7 @@ def copy_verified(sub: Submission, dest: str | os.PathLike, root: Path = Path(".
         extra, missing = sorted(set(now) - set(sub.files)), sorted(set(sub.files) - set(now))
         raise FRBenchError(f"{src}: files changed since `frbench submit` (new: {extra[:5]}, "
                            f"missing: {missing[:5]}); run `frbench submit` again to record them")
-    with atomic_dir(dest) as tmp:
+    with atomic_dir(dest, "restored", inputs=[src]) as tmp:
         for fname in sorted(now):
             data = now[fname].read_bytes()
             if hashlib.sha256(data).hexdigest() != sub.files[fname]:
