@@ -1,4 +1,4 @@
-"""One restore_eval cell end to end on a tiny test set (bicubic: no training, weight-free
+"""One evaluation cell end to end on a tiny test set (bicubic: no training, weight-free
 metrics): outputs, summary fields, and nothing finished-looking left behind on failure."""
 import json
 from pathlib import Path
