@@ -15,8 +15,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -e '.[dev]' 2>&1 | { grep -v "^WARNING: Location" || true; }
-	$(PY) -m pip install -q --no-deps facenet-pytorch==2.6.0 2>&1 | { grep -v "^WARNING: Location" || true; }
+	$(PY) scripts/install_deps.py $(PY)   # uv with pip's package sources (~3.5x faster), else pip
 	$(PY) -c "import torch, torchvision, lpips, pytorch_fid, facenet_pytorch, dvc, mlflow, dlib"
 	$(PY) scripts/fetch_test_photos.py cache/test-photos || echo "warning: test photos not fetched; tests needing them skip (make test-photos)"
 	touch $(STAMP)
