@@ -38,9 +38,15 @@ def _quiet(cmd: list[str], env=None) -> int:
 def pip_sources(py: str) -> dict[str, list[str]]:
     """Package sources from ``pip config list`` (files and PIP_* variables, as pip sees them)."""
     p = subprocess.run([py, "-m", "pip", "config", "list"], capture_output=True, text=True)
+    return parse_pip_config(p.stdout)
+
+
+def parse_pip_config(text: str) -> dict[str, list[str]]:
+    """``key='value'`` lines of ``pip config list`` -> {index-url, extra-index-url, find-links,
+    constraint, cert: [values]} (space-separated values split, duplicates dropped)."""
     out: dict[str, list[str]] = {"index-url": [], "extra-index-url": [], "find-links": [],
                                  "constraint": [], "cert": []}
-    for line in p.stdout.splitlines():
+    for line in text.splitlines():
         key, _, val = line.partition("=")
         name = key.rsplit(".", 1)[-1]
         if name in out:
@@ -54,13 +60,9 @@ def _local_first(urls: list[str]) -> list[str]:
     return sorted(urls, key=lambda u: not (u.startswith("file:") or u.startswith("/")))
 
 
-def uv_install(py: str) -> bool:
-    t0 = time.monotonic()
-    if _quiet([py, "-m", "pip", "install", "-q", "uv"]) != 0:
-        print("install: uv not available; installing with pip")
-        return False
-    uv = str(Path(py).parent / "uv")
-    src = pip_sources(py)
+def uv_args(py: str, src: dict[str, list[str]]) -> list[str]:
+    """uv options that reproduce pip's sources: local indexes first (uv takes a version from the
+    first index that has it), the configured index, find-links and constraint files."""
     args = ["--python", py, "--index-strategy", "unsafe-best-match"]
     for u in _local_first(src["extra-index-url"] + src["index-url"][1:]):
         args += ["--extra-index-url", u]
@@ -70,6 +72,17 @@ def uv_install(py: str) -> bool:
         args += ["--find-links", f]
     for c in src["constraint"]:
         args += ["--constraint", c]
+    return args
+
+
+def uv_install(py: str) -> bool:
+    t0 = time.monotonic()
+    if _quiet([py, "-m", "pip", "install", "-q", "uv"]) != 0:
+        print("install: uv not available; installing with pip")
+        return False
+    uv = str(Path(py).parent / "uv")
+    src = pip_sources(py)
+    args = uv_args(py, src)
     env = dict(os.environ)
     if src["cert"] and "SSL_CERT_FILE" not in env:
         env["SSL_CERT_FILE"] = src["cert"][0]

@@ -104,3 +104,25 @@ def test_training_never_imports_torchvision(tmp_path):
                        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "False"
+
+
+def test_install_hands_pips_sources_to_uv():
+    """`make install` (scripts/install_deps.py) gives uv the sources pip is configured with,
+    local indexes first, so torch comes from the same local wheels as with pip."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import install_deps as I
+    finally:
+        sys.path.pop(0)
+    text = ("global.cert='/etc/ssl/certs/ca.crt'\n"
+            "global.constraint='/etc/xdg/pip/constraints.txt'\n"
+            "global.extra-index-url='https://mirror.example/simple file:///opt/pypi-more/simple'\n"
+            "global.find-links='/opt/wheels'\n"
+            ":env:.find-links='/opt/wheels'\n")
+    src = I.parse_pip_config(text)
+    assert src["find-links"] == ["/opt/wheels"] and src["cert"] == ["/etc/ssl/certs/ca.crt"]
+    args = I.uv_args("/v/bin/python", src)
+    idx = [args[i + 1] for i, a in enumerate(args) if a == "--extra-index-url"]
+    assert idx == ["file:///opt/pypi-more/simple", "https://mirror.example/simple"]
+    assert args[args.index("--constraint") + 1] == "/etc/xdg/pip/constraints.txt"
+    assert "unsafe-best-match" in args and "--index-url" not in args
