@@ -214,6 +214,9 @@ def test_summary_means_and_bootstrap_cis_from_the_csv(run):
         assert e["n"] == 5 and e["mean"] == pytest.approx(vals.mean(), rel=1e-12, abs=1e-12), m
         assert e["ci95"] == pytest.approx(bootstrap_ci(vals, BOOT, 0), rel=1e-12, abs=1e-12), m
         assert e["ci95"][0] <= e["mean"] <= e["ci95"][1]
-    assert summary["metrics"]["psnr"]["higher_is_better"] is True
-    assert summary["metrics"]["lpips"]["higher_is_better"] is False
+    # direction of every column: similarities up, distances and identity angles down
+    better = {"psnr": True, "ssim": True, "ms_ssim": True, "psnr_y": True, "ssim_y": True,
+              "lpips": False, "deg_facenet": False, "deg_arcface18": False}
+    assert summary["higher_is_better"] == better
+    assert {m: e["higher_is_better"] for m, e in summary["metrics"].items()} == better
     assert all(math.isfinite(v) for v in _col(rows, "psnr"))

@@ -165,10 +165,11 @@ def test_bootstrap_off_and_identity_exclusion_in_the_ci():
     assert s["metrics"]["psnr"]["ci95"] is None and s["metrics"]["psnr"]["mean"] == 21.0
     # excluded identity pairs (< 1 degree) are left out of every resample's mean
     ev = Evaluator("gfpgan_celeba_test", ["psnr"], bootstrap_samples=200)
-    vals = [0.2, 10.0, 14.0, 30.0, 0.9, 22.0]
-    d = ev._summary(list("abcdef"), {"deg_arcface18": vals}, {}, {})["metrics"]["deg_arcface18"]
-    assert d["n"] == 4 and d["n_excluded"] == 2 and d["mean"] == pytest.approx(19.0)
-    idx = np.random.default_rng(0).integers(0, 6, size=(200, 6))
+    vals = [0.2, 10.0, 14.0, 30.0, 0.9, 22.0, 1.5]  # VQFR: pairs below 1 degree are left out
+    d = ev._summary(list("abcdefg"), {"deg_arcface18": vals}, {}, {})["metrics"]["deg_arcface18"]
+    assert d["n"] == 5 and d["n_excluded"] == 2 and d["mean"] == pytest.approx(15.5)
+    assert d["excluded_below_deg"] == 1.0
+    idx = np.random.default_rng(0).integers(0, 7, size=(200, 7))
     keep = np.array(vals) >= 1.0
     means = sorted(float(np.array(vals)[r][keep[r]].mean()) for r in idx if keep[r].any())
     assert d["ci95"] == pytest.approx([_percentile(means, 2.5), _percentile(means, 97.5)],

@@ -1,0 +1,167 @@
+"""Boundaries of the degradation knobs and rarely taken paths: every bounded knob accepts its
+limits and refuses just beyond them; resize's ``psp_bicubic`` mode; upsampling factors;
+non-square inputs; JPEG quality limits; the ladder without blur; tiny LQ sizes; params checks."""
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from core.errors import FRBenchError
+from degradations import PRESETS, get_preset
+from degradations import primitives as P
+from degradations.presets import _KNOB_RULES
+
+
+def _img(h=64, w=64, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.random((h, w, 3)).astype(np.float32)
+
+
+def _knobs():
+    """(preset, knob, low, high, integer, is_range) for every bounded knob of every preset
+    (sr16_bilinear's integer ``factor`` has its own check, tested below)."""
+    out = []
+    for name, p in sorted(PRESETS.items()):
+        for f in dataclasses.fields(p):
+            if f.name in _KNOB_RULES and (name, f.name) != ("sr16_bilinear", "factor"):
+                lo, hi, integer = _KNOB_RULES[f.name]
+                out.append((name, f.name, lo, hi, integer, isinstance(getattr(p, f.name), tuple)))
+    return out
+
+
+@pytest.mark.parametrize("name,knob,lo,hi,integer,is_range", _knobs(),
+                         ids=[f"{k[0]}-{k[1]}" for k in _knobs()])
+def test_knob_limits(name, knob, lo, hi, integer, is_range):
+    wrap = (lambda a, b: [a, b]) if is_range else (lambda a, b: a)
+    top = hi if math.isfinite(hi) else lo + 1000
+    get_preset(name, {knob: wrap(lo, top)})  # both limits are allowed
+    step = 1 if integer else 1e-3
+    with pytest.raises(FRBenchError, match=rf"'{name}': {knob}: .*must be"):
+        get_preset(name, {knob: wrap(lo - step, top)})
+    if math.isfinite(hi):
+        with pytest.raises(FRBenchError, match=rf"{knob}: .*must be"):
+            get_preset(name, {knob: wrap(lo, hi + step) if is_range else hi + step})
+    mid = lo + (1 if integer else 0.5) if math.isfinite(hi) and hi - lo >= 1 else (lo + top) / 2
+    if integer:
+        with pytest.raises(FRBenchError, match="must hold finite integers"):
+            get_preset(name, {knob: wrap(lo + 0.5, top)})
+    else:
+        get_preset(name, {knob: wrap(lo + 0.25 * (top - lo), top)})  # not an integer: fine
+    if is_range:
+        with pytest.raises(FRBenchError, match="low <= high"):
+            get_preset(name, {knob: [top, mid] if top > mid else [mid + 1, mid]})
+
+
+def test_factor_lists_and_sr16_factor():
+    assert get_preset("panini_ladder", {"factors": [1, 2]}).levels == ("r001", "r002")
+    assert get_preset("sr_bicubic", {"factors": [1]}).sample(np.random.default_rng(0), 64) == \
+        {"factor": 1}
+    for bad in ([0, 2], [1.5], [True], []):
+        with pytest.raises(FRBenchError, match="factors: .* must be positive integers"):
+            get_preset("panini_ladder", {"factors": bad})
+    p1 = get_preset("sr16_bilinear", {"factor": 1})
+    assert p1.lq_size(64) == 64
+    np.testing.assert_allclose(p1.apply(_img(), p1.sample(None, 64)), _img(), atol=1e-6)
+    assert get_preset("sr16_bilinear", {"factor": 64}).lq_size(64) == 1
+    assert get_preset("sr16_bilinear", {"factor": 128}).lq_size(64) == 1  # never 0 px
+    for bad in (0, 2.5, -16):
+        with pytest.raises(FRBenchError, match="factor: .* must be a positive integer"):
+            get_preset("sr16_bilinear", {"factor": bad})
+
+
+def test_ladder_without_blur():
+    p = get_preset("panini_ladder", {"factors": [2], "fixed_sigma": 0.0})
+    d = p.sample(np.random.default_rng(0), 64, level="r002")
+    assert d["blur"] == "none" and d["kernel_size"] == 1
+    lq = p.apply(_img(), d)
+    assert lq.shape == (32, 32, 3)
+    d2 = get_preset("panini_ladder", {"factors": [2], "fixed_sigma": 1e-3}).sample(
+        np.random.default_rng(0), 64, level="r002")
+    assert d2["blur"] == "gaussian"
+
+
+def test_resize_psp_mode():
+    x = _img()
+    np.testing.assert_array_equal(P.resize(x, 16, "psp_bicubic"), P.psp_bicubic_downsample(x, 4))
+    for size in (20, (16, 20), (20, 16)):
+        with pytest.raises(ValueError, match="integer factor"):
+            P.resize(x, size, "psp_bicubic")
+    y = _img(64, 32)
+    assert P.resize(y, (8, 16), "psp_bicubic").shape == (16, 8, 3)
+    with pytest.raises(ValueError, match="unknown resize mode"):
+        P.resize(x, 16, "lanczos")
+    with pytest.raises(ValueError, match=">= 1"):
+        P.resize(x, (16, 0), "bilinear")
+    assert P.resize(x, (1, 1), "bilinear").shape == (1, 1, 3)
+
+
+def test_downsample_factor_below_one_upsamples_and_down_up_keeps_non_square_shapes():
+    x = _img()
+    assert P.downsample(x, factor=0.8).shape == (79, 79, 3)  # GFP-GAN's r from 0.8: 64 // 0.8
+    with pytest.raises(ValueError, match="factor must be positive"):
+        P.downsample(x, factor=0)
+    y = _img(48, 64)
+    assert P.downsample(y, factor=2).shape == (24, 32, 3)
+    assert P.down_up(y, 10).shape == y.shape
+    assert P.down_up(y, 10, "bicubic", "bicubic").shape == y.shape
+
+
+def test_jpeg_quality_limits():
+    x = _img()
+    q1, q100 = P.jpeg(x, 1), P.jpeg(x, 100)
+    assert np.abs(q100 - x).mean() < np.abs(q1 - x).mean()
+    for bad in (0, 101):
+        with pytest.raises(ValueError, match="1..100"):
+            P.jpeg(x, bad)
+
+
+def test_gaussian_kernel_and_blur_arguments():
+    with pytest.raises(ValueError, match="odd"):
+        P.gaussian_kernel(4, 1.0)
+    with pytest.raises(ValueError, match="positive"):
+        P.gaussian_kernel(5, 0.0)
+    np.testing.assert_array_equal(P.gaussian_kernel(7, 1.3), P.gaussian_kernel(7, 1.3, 1.3, 0.0))
+    x = _img()
+    assert P.gaussian_blur(x, 1.0).shape == x.shape
+    np.testing.assert_allclose(P.gaussian_blur(x, 1.0, 2.0),
+                               P.filter2d(x, P.gaussian_kernel(P.auto_kernel_size(2.0), 1.0, 2.0)),
+                               atol=0)
+    assert P.auto_kernel_size(0.1) == 3 and P.auto_kernel_size(2.0) == 13
+    with pytest.raises(ValueError, match="motion length"):
+        P.motion_kernel(0, 10)
+
+
+def test_data_and_testsets_params_limits():
+    from degradations.config import DataConfig, TestsetsConfig
+    from pipeline.config import build
+
+    def data(**kw):
+        d = {"source": "synthetic", "size": 16, "train": {"n": 1, "seed": 0},
+             "test": {"n": 1, "seed": 0}, "workers": 1}
+        d.update(kw)
+        return build(DataConfig, d, "data")
+
+    data()  # all at their lower limits
+    for kw, key in (({"size": 15}, "data.size"), ({"workers": 0}, "data.workers"),
+                    ({"train": {"n": 0, "seed": 0}}, "data.train.n"),
+                    ({"test": {"n": 1, "seed": -1}}, "data.test.seed")):
+        with pytest.raises(FRBenchError, match=key):
+            data(**kw)
+    data(source="folder", train={"n": 0, "seed": 0, "folder": "a"},
+         test={"n": 0, "seed": 0, "folder": "b"})
+
+    def sets(**kw):
+        s = {"preset": "gpen", "n": 0, "seed": 0, "overrides": {"noise": [0, 5]}}
+        s.update(kw)
+        return build(TestsetsConfig, {"names": ["a"], "sets": {"a": s}, "workers": 1},
+                     "testsets")
+
+    assert sets().sets["a"].overrides == {"noise": [0, 5]}
+    for kw, key in (({"n": -1}, "testsets.sets.a.n"), ({"seed": -1}, "testsets.sets.a.seed"),
+                    ({"preset": "nope"}, "unknown preset 'nope'"),
+                    ({"overrides": {"jpeg": [0, 101]}}, "testsets.sets.a: .*jpeg")):
+        with pytest.raises(FRBenchError, match=key):
+            sets(**kw)
+    with pytest.raises(FRBenchError, match="testsets.workers"):
+        build(TestsetsConfig, {"names": [], "sets": {}, "workers": 0}, "testsets")

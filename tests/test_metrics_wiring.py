@@ -1,0 +1,86 @@
+"""Evaluator wiring that changes no number but cost or safety: the in-memory GT cache and its
+cap, the output folder checked before any network is built, a reused evaluator refused for
+another protocol or metric set, and the fixed tables (protocols frozen, metric directions)."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from core.errors import FRBenchError
+from core.imageio import write_png
+from metrics import METRICS
+from metrics.config import WeightsConfig
+from metrics.evaluate import Evaluator, evaluate_folders
+from metrics.protocols import PROTOCOLS, get_protocol
+
+RAND = WeightsConfig(allow_random_init=True, allow_download=False, random_init_seed=0)
+
+
+@pytest.fixture(autouse=True)
+def _no_weight_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+
+
+def _folders(root, n=3, size=32):
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        g = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        write_png(root / "gt" / f"{i}.png", g)
+        write_png(root / "res" / f"{i}.png", np.clip(g.astype(int) - 7, 0, 255).astype(np.uint8))
+    return root / "res", root / "gt"
+
+
+def _count_lpips_inputs(ev):
+    calls = []
+    orig = ev.lpips.features
+    ev.lpips.features = lambda x: calls.append(len(x)) or orig(x)
+    return calls
+
+
+@pytest.mark.parametrize("cap_mb,second", [(1024.0, [3]), (0.0, [6])])
+def test_gt_network_outputs_are_kept_in_memory_up_to_the_cap(tmp_path, cap_mb, second):
+    res, gt = _folders(tmp_path)
+    ev = Evaluator("panini", ["lpips"], weights=RAND, batch_size=8, cache_dir=tmp_path / "c",
+                   gt_memory_mb=cap_mb)
+    calls = _count_lpips_inputs(ev)
+    a = ev.evaluate(res, gt)
+    assert calls == [6]  # restored + GT in one pass
+    del calls[:]
+    b = ev.evaluate(res, gt)
+    assert calls == second  # GT features from memory when they fit, recomputed when not
+    assert b["metrics"]["lpips"]["mean"] == pytest.approx(a["metrics"]["lpips"]["mean"], rel=1e-6)
+    assert (ev._gt_mem_bytes > 0) == (cap_mb > 0)
+
+
+def test_output_folder_is_checked_before_any_network_is_built(tmp_path):
+    res, gt = _folders(tmp_path)
+    # no weight files and no random init: building LPIPS would fail, but the --out check
+    # (an input of the command) must come first
+    with pytest.raises(FRBenchError, match="is also an input of this command"):
+        evaluate_folders(res, gt, "panini", ["lpips"], out=gt)
+
+
+def test_reused_evaluator_must_match_protocol_and_metrics(tmp_path):
+    res, gt = _folders(tmp_path)
+    ev = Evaluator("panini", ["psnr"])
+    with pytest.raises(FRBenchError, match="another protocol or metric set"):
+        evaluate_folders(res, gt, "builtin", evaluator=ev)
+    with pytest.raises(FRBenchError, match="another protocol or metric set"):
+        evaluate_folders(res, gt, "panini", ["psnr", "ssim"], evaluator=ev)
+    s = evaluate_folders(res, gt, get_protocol("panini"), ["psnr"], evaluator=ev)
+    assert s["n"] == 3 and set(s["metrics"]) == {"psnr"}
+
+
+def test_protocol_and_metric_tables_are_fixed():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        PROTOCOLS["panini"].crop_border = 4
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        METRICS["psnr"].higher_is_better = False
+    assert not METRICS["fid"].higher_is_better and not METRICS["kid"].higher_is_better
+    assert {m: s.level for m, s in METRICS.items() if s.level == "set"} == {"fid": "set",
+                                                                           "kid": "set"}
+    # what changes a number is recorded: the settings hold every field of the protocol
+    assert set(PROTOCOLS["builtin"].settings()) == {f.name for f in
+                                                    dataclasses.fields(PROTOCOLS["builtin"])}
+    assert PROTOCOLS["gfpgan_celeba_test"].identity_exclude_below_deg == 1.0
+    assert [p.published_comparable for p in PROTOCOLS.values()] == [True, True, False]
