@@ -5,6 +5,7 @@
     python scripts/mutation.py --list          # enumerate the sample, run nothing
     python scripts/mutation.py --only ID ...   # rerun some mutants (ids as printed)
     python scripts/mutation.py --src DIR       # mutate another checkout (e.g. an older commit)
+    python scripts/mutation.py --resume --retry-survivors   # rerun the survivors of --json
 
 A small AST-based runner (no plugin, no rewriting of the installed package):
 
@@ -24,8 +25,9 @@ A small AST-based runner (no plugin, no rewriting of the installed package):
 3. **Which tests.** The test pool (``--tests``: the metrics, degradations, test-set, synthetic
    face and pinned-hash tests, ``not slow``) runs once on the unmutated copy under a line tracer
    that records which test executes which line of the targets (and how long each test takes).
-   A mutant runs only the tests that execute one of its lines (module-level code: every test
-   that executes code of the file, or of its package when the file is only data), fastest first, with ``-x``; a mutant no test executes survives without a
+   A mutant runs only the tests that execute one of its lines, themselves or while a shared
+   (module/session) fixture they use is set up (module-level code: every test that executes
+   code of the file, or of its package when the file is only data), fastest first, with ``-x``; a mutant no test executes survives without a
    run ("no coverage").
 4. **Run.** The tree is copied once to a temporary folder; per mutant the one file is rewritten,
    a child process forked from a parent that has already imported torch/numpy/... runs pytest
@@ -55,12 +57,14 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TARGETS = ("metrics", "degradations", "core/seeding.py")
 DEFAULT_TESTS = ("tests/test_metrics*.py", "tests/test_degradations*.py", "tests/test_testsets.py",
                  "tests/test_synthfaces.py", "tests/test_pinned*.py")
 DEFAULT_SEED = 17
-DEFAULT_FRACTION = 0.10
+DEFAULT_FRACTION = 0.05
 DEFAULT_FULL = ("core/seeding.py",)  # small files whose every mutant is in the sample
 PRELOAD = ("numpy", "scipy.linalg", "scipy.ndimage", "cv2", "PIL.Image", "torch", "torchvision",
            "skimage.metrics", "lpips", "pytorch_fid.inception", "facenet_pytorch", "pytorch_msssim",
@@ -302,6 +306,10 @@ def apply_mutant(text: str, m: Mutant) -> str:
 
 # ---------------------------------------------------------------------------- test coverage
 
+def _fixture_key(fixturedef) -> str:
+    return f"fixture:{fixturedef.baseid}::{fixturedef.argname}"
+
+
 class LineTracer:
     """pytest plugin: which test executes which line of the target files (+ test durations)."""
 
@@ -311,6 +319,7 @@ class LineTracer:
         self.hits: dict[str, set] = {}
         self.duration: dict[str, float] = {}
         self.failed: set[str] = set()
+        self.uses: dict[str, list[str]] = {}
 
     def _local(self, frame, event, arg):
         if event == "line":
@@ -333,6 +342,24 @@ class LineTracer:
     def pytest_runtest_logstart(self, nodeid, location):
         self.current = nodeid
 
+    def pytest_runtest_setup(self, item):
+        # the shared (module/class/session) fixtures this test uses: lines run while one of
+        # them is set up belong to every test that uses it, not just the first
+        self.uses[item.nodeid] = sorted(
+            _fixture_key(defs[-1]) for defs in item._fixtureinfo.name2fixturedefs.values()
+            if defs and defs[-1].scope != "function")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_fixture_setup(self, fixturedef, request):
+        if fixturedef.scope == "function":
+            yield
+            return
+        prev, self.current = self.current, _fixture_key(fixturedef)
+        try:
+            yield
+        finally:
+            self.current = prev
+
     def pytest_runtest_logfinish(self, nodeid, location):
         self.current = "<import>"
 
@@ -352,6 +379,7 @@ def _fork(fn, timeout: float, log_path: Path):
     rc None = timed out (child killed)."""
     t0 = time.time()
     pid = os.fork()
+    _CHILDREN.add(pid)
     if pid == 0:  # child
         rc = 3
         try:
@@ -369,18 +397,37 @@ def _fork(fn, timeout: float, log_path: Path):
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(rc)
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status), time.time() - t0
-        if time.time() - t0 > timeout:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            os.waitpid(pid, 0)
-            return None, time.time() - t0
-        time.sleep(0.05)
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status), time.time() - t0
+            if time.time() - t0 > timeout:
+                _kill(pid)
+                return None, time.time() - t0
+            time.sleep(0.05)
+    finally:
+        _CHILDREN.discard(pid)
+
+
+_CHILDREN: set[int] = set()
+
+
+def _kill(pid: int) -> None:
+    """Kill a child's process group (pytest and any worker it spawned) and reap it."""
+    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        try:
+            target()
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _on_term(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def _child_env(tree: Path):
@@ -405,6 +452,8 @@ def trace_tests(tree: Path, tests: list[str], files: list[Path], work: Path, tim
                 for t, hits in tr.hits.items()}
         for t, secs in tr.duration.items():
             data.setdefault(t, {"lines": [], "secs": secs, "failed": t in tr.failed})
+        for t, uses in tr.uses.items():
+            data.setdefault(t, {"lines": [], "secs": 0.0, "failed": False})["uses"] = uses
         out.write_text(json.dumps(data))
         return rc
 
@@ -421,18 +470,26 @@ def trace_tests(tree: Path, tests: list[str], files: list[Path], work: Path, tim
 
 
 def select_tests(m: Mutant, cov: dict) -> list[str]:
-    usable = {t: d for t, d in cov.items() if t != "<import>" and not d["failed"]}
+    """The tests that run a line of ``m`` themselves or in a shared fixture they use."""
+    usable = {t: d for t, d in cov.items() if t != "<import>" and not t.startswith("fixture:")
+              and not d["failed"]}
+    fixtures = {t: d for t, d in cov.items() if t.startswith("fixture:")}
+
+    def hit(pred):
+        tests = {t for t, d in usable.items() if any(pred(f, ln) for f, ln in d["lines"])}
+        fx = {k for k, d in fixtures.items() if any(pred(f, ln) for f, ln in d["lines"])}
+        return tests | {t for t, d in usable.items() if fx & set(d.get("uses", ()))}
+
     span = set(range(m.line, m.end_line + 1))
-    chosen = [t for t, d in usable.items()
-              if any(f == m.file and ln in span for f, ln in d["lines"])]
+    chosen = hit(lambda f, ln: f == m.file and ln in span)
     imported = any(f == m.file and ln in span for f, ln in cov.get("<import>", {}).get("lines", []))
     if m.module_level or (imported and not chosen):
         # module-level code (constants, tables, defaults) runs at import: every test that uses
         # the file, or, when its code is only data read elsewhere, that uses its package
-        chosen = [t for t, d in usable.items() if any(f == m.file for f, _ in d["lines"])]
+        chosen = hit(lambda f, ln: f == m.file)
         if not chosen:
             pkg = m.file.rsplit("/", 1)[0] + "/"
-            chosen = [t for t, d in usable.items() if any(f.startswith(pkg) for f, _ in d["lines"])]
+            chosen = hit(lambda f, ln: f.startswith(pkg))
     return sorted(chosen, key=lambda t: (usable[t]["secs"], t))
 
 
@@ -461,6 +518,9 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="print the sample and exit")
     ap.add_argument("--json", default=".mutation/results.jsonl", help="per-mutant results")
     ap.add_argument("--resume", action="store_true", help="skip mutants already in --json")
+    ap.add_argument("--retry-survivors", action="store_true",
+                    help="with --resume: run the survivors in --json again (e.g. after adding "
+                         "tests); killed mutants stay killed")
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds per mutant (default: 60 + 5x the traced time of its tests)")
     args = ap.parse_args(argv)
@@ -502,10 +562,13 @@ def main(argv=None) -> int:
     if args.resume and json_path.is_file():
         for line in json_path.read_text().splitlines():
             r = json.loads(line)
-            done[r["id"]] = r
+            if not (args.retry_survivors and r["status"] == "survived"):
+                done[r["id"]] = r
+        json_path.write_text("".join(json.dumps(r) + "\n" for r in done.values()))
     elif json_path.exists():
         json_path.unlink()
 
+    signal.signal(signal.SIGTERM, _on_term)
     work = Path(tempfile.mkdtemp(prefix="frbench-mutation-")).resolve()
     try:
         tree = work / "tree"
@@ -514,7 +577,7 @@ def main(argv=None) -> int:
         files = target_files(tree, args.targets)
         t_all = time.time()
         cov = trace_tests(tree, tests, files, work, timeout=3600)
-        results = list(done.values())
+        results = [done[m.id] for m in sample if m.id in done]
         todo = [m for m in sample if m.id not in done]
         for i, m in enumerate(todo, 1):
             chosen = select_tests(m, cov)
@@ -560,6 +623,8 @@ def main(argv=None) -> int:
         print(f"\nmutation score: {killed}/{len(results)}"
               f" ({100.0 * killed / max(1, len(results)):.1f}%), {time.time() - t_all:.0f} s")
     finally:
+        for pid in list(_CHILDREN):  # interrupted: no orphaned pytest keeps running
+            _kill(pid)
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -85,7 +85,7 @@ def run(tmp_path_factory):
 
 
 def _read(p):
-    return np.asarray(Image.open(p).convert("RGB"))
+    return np.array(Image.open(p).convert("RGB"))
 
 
 def _pairs(root):
@@ -185,6 +185,16 @@ def test_deg_facenet_column_equals_facenet_pytorch(run):
     ref = _angles([embed(r) for r, _ in pairs], [embed(g) for _, g in pairs])
     np.testing.assert_allclose(_col(rows, "deg_facenet"), ref, rtol=0, atol=2e-2)
     assert ref.max() > 0.5  # not a degenerate embedding
+    # the network's input itself: resize + fixed_image_standardization as facenet-pytorch
+    seen = []
+    hook = emb.net.register_forward_pre_hook(lambda mod, args: seen.append(args[0]))
+    r = pairs[0][0]
+    with torch.no_grad():
+        emb(torch.from_numpy(r).permute(2, 0, 1)[None].float() / 255)
+    hook.remove()
+    x = np.stack([np.asarray(Image.fromarray(r[..., c].astype(np.float32) / 255, "F")
+                             .resize((160, 160), Image.BILINEAR)) for c in range(3)])
+    np.testing.assert_allclose(seen[0][0].numpy(), (x * 255.0 - 127.5) / 128.0, rtol=0, atol=2e-3)
 
 
 def test_deg_arcface18_column_with_cv2_preprocessing(run):
@@ -204,6 +214,11 @@ def test_deg_arcface18_column_with_cv2_preprocessing(run):
     ref = _angles([embed(r) for r, _ in pairs], [embed(g) for _, g in pairs])
     np.testing.assert_allclose(_col(rows, "deg_arcface18"), ref, rtol=0, atol=1e-2)
     assert ref.max() > 0.5
+    # the network's input itself, exactly
+    r = pairs[0][0]
+    g = cv2.resize(cv2.cvtColor(r, cv2.COLOR_RGB2GRAY), (128, 128), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(emb.prepare([r])[0, 0].numpy(), (g - 127.5) / 127.5, rtol=0,
+                               atol=1e-6)
 
 
 def test_summary_means_and_bootstrap_cis_from_the_csv(run):

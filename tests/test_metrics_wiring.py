@@ -84,3 +84,20 @@ def test_protocol_and_metric_tables_are_fixed():
                                                     dataclasses.fields(PROTOCOLS["builtin"])}
     assert PROTOCOLS["gfpgan_celeba_test"].identity_exclude_below_deg == 1.0
     assert [p.published_comparable for p in PROTOCOLS.values()] == [True, True, False]
+
+
+def test_irse50_state_dict_layout_is_insightface_pytorch():
+    """``model_ir_se50.pth`` (InsightFace_Pytorch model.py Backbone(50, 'ir_se')): input layer
+    Conv2d(3, 64, 3, 1, 1, bias=False) + BatchNorm2d + PReLU; output BN2d, Dropout, Flatten,
+    Linear(512*7*7, 512), BN1d. A key the file lacks (e.g. a conv bias) would fail to load it."""
+    from metrics.backbones import IRSE50
+    sd = IRSE50().state_dict()
+    assert [k for k in sd if k.startswith("input_layer.")] == [
+        "input_layer.0.weight", "input_layer.1.weight", "input_layer.1.bias",
+        "input_layer.1.running_mean", "input_layer.1.running_var",
+        "input_layer.1.num_batches_tracked", "input_layer.2.weight"]
+    assert tuple(sd["input_layer.0.weight"].shape) == (64, 3, 3, 3)
+    assert [k for k in sd if k.startswith("output_layer.") and "running" not in k
+            and "num_batches" not in k] == [
+        "output_layer.0.weight", "output_layer.0.bias", "output_layer.3.weight",
+        "output_layer.3.bias", "output_layer.4.weight", "output_layer.4.bias"]
