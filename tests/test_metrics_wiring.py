@@ -101,3 +101,78 @@ def test_irse50_state_dict_layout_is_insightface_pytorch():
             and "num_batches" not in k] == [
         "output_layer.0.weight", "output_layer.0.bias", "output_layer.3.weight",
         "output_layer.3.bias", "output_layer.4.weight", "output_layer.4.bias"]
+
+
+# ------------------------------------------------------------------------------- the resolver
+
+# file names as the libraries publish them (torchvision model URLs, pytorch-fid's release,
+# facenet-pytorch's release, BasicSR's statistics, VQFR's and pSp's identity nets)
+EXPECTED_FILES = {
+    "inception_fid": ("pt_inception-2015-12-05-6726825d.pth", "6726825d"),
+    "vgg16": ("vgg16-397923af.pth", "397923af"),
+    "vgg19": ("vgg19-dcbb9e9d.pth", "dcbb9e9d"),
+    "alexnet": ("alexnet-owt-7be5be79.pth", "7be5be79"),
+    "facenet_vggface2": ("20180402-114759-vggface2.pt", None),
+    "arcface18_vqfr": ("resnet18_110.pth", None),
+    "fid_stats_ffhq512": ("inception_FFHQ_512-f7b384ab.pth", None),
+    "arcface_ir_se50": ("model_ir_se50.pth", None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FILES))
+def test_missing_weights_error_names_file_hash_and_place(name, tmp_path):
+    from metrics import weights as W
+    filename, sha = EXPECTED_FILES[name]
+    spec = W.KNOWN[name]
+    assert (spec.name, spec.filename, spec.sha256) == (name, filename, sha)
+    with pytest.raises(FRBenchError) as e:
+        W.resolve(name)  # the defaults: no random init, no download
+    msg = str(e.value)
+    assert f"missing weights '{name}': file {filename}" in msg
+    assert str(tmp_path / "torch_home" / "hub" / "checkpoints" / filename) in msg
+    assert (f"sha256 starting {sha}" if sha else "sha256 not pinned") in msg
+    r = W.resolve(name, allow_random_init=True, seed=5)
+    assert r.random_init and r.provenance == "random-init:seed=5"
+
+
+def test_resolver_finds_files_by_name_in_search_dirs_and_cache(tmp_path):
+    from metrics import weights as W
+    d = tmp_path / "mine"
+    d.mkdir()
+    (d / "resnet18_110.pth").write_bytes(b"weights")
+    r = W.resolve("arcface18_vqfr", search_dirs=(d,))
+    assert r.path == d / "resnet18_110.pth" and not r.random_init
+    assert r.provenance == "file:resnet18_110.pth@sha256:" + W.sha256_file(r.path)[:16]
+    cache = tmp_path / "torch_home" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    (cache / "model_ir_se50.pth").write_bytes(b"other")
+    assert W.resolve("arcface_ir_se50").path == cache / "model_ir_se50.pth"
+    (cache / "vgg16-397923af.pth").write_bytes(b"not vgg")
+    with pytest.raises(FRBenchError, match="does not match the expected 397923af"):
+        W.resolve("vgg16")
+
+
+def test_download_goes_to_the_cache_only_when_allowed_and_online(tmp_path, monkeypatch):
+    import torch.hub
+
+    from metrics import weights as W
+    got = []
+
+    def fake_download(url, dst, hash_prefix=None, progress=True):
+        got.append(url)
+        with open(dst, "wb") as f:  # the hub cache folder does not exist yet
+            f.write(b"downloaded")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    monkeypatch.setenv("FRBENCH_OFFLINE", "1")
+    with pytest.raises(FRBenchError, match="missing weights"):
+        W.resolve("facenet_vggface2", allow_download=True)
+    assert got == []
+    monkeypatch.setenv("FRBENCH_OFFLINE", "0")
+    with pytest.raises(FRBenchError, match="missing weights"):
+        W.resolve("facenet_vggface2")  # downloads not allowed
+    assert got == []
+    r = W.resolve("facenet_vggface2", allow_download=True)
+    assert got == [W.KNOWN["facenet_vggface2"].url]
+    assert r.path == tmp_path / "torch_home" / "hub" / "checkpoints" / "20180402-114759-vggface2.pt"
+    assert r.path.read_bytes() == b"downloaded"
