@@ -18,14 +18,39 @@ def _img(h=64, w=64, seed=0):
     return rng.random((h, w, 3)).astype(np.float32)
 
 
+INF = float("inf")
+# What each operation allows, written out here (not read from the code under test): blur sizes
+# and lengths are non-negative, integer pixel sides/kernels at least 1, noise levels and colour
+# shifts in 8-bit units 0..255, JPEG qualities/strengths 0..100 (integers), probabilities 0..1,
+# jitter factors non-negative, hue a fraction of a turn in [-0.5, 0.5], a scale factor > 0.
+LIMITS = {
+    "sigma": (0.0, INF, False), "side": (1, INF, True), "noise": (0.0, 255.0, False),
+    "jpeg": (0, 100, True), "motion_length": (0.0, INF, False), "factor": (1e-6, INF, False),
+    "brightness": (0.0, INF, False), "contrast": (0.0, INF, False),
+    "saturation": (0.0, INF, False), "hue": (-0.5, 0.5, False),
+    "p_up_bilinear": (0.0, 1.0, False), "p_gaussian": (0.0, 1.0, False),
+    "p_color_shift": (0.0, 1.0, False), "p_gray": (0.0, 1.0, False),
+    "p_color_jitter": (0.0, 1.0, False), "ref_size": (1, INF, True),
+    "side_ref_size": (1, INF, True), "kernel_size": (1, INF, True),
+    "color_shift": (0.0, 255.0, False), "fixed_sigma": (0.0, INF, False),
+    "fixed_noise": (0.0, 255.0, False), "fixed_q": (0, 100, True),
+}
+
+
+def test_every_knob_has_its_limits():
+    assert set(_KNOB_RULES) == set(LIMITS)
+    knobs = {f.name for p in PRESETS.values() for f in dataclasses.fields(p)}
+    assert knobs - set(LIMITS) == {"down_modes", "factors", "literal"}  # checked on their own
+
+
 def _knobs():
     """(preset, knob, low, high, integer, is_range) for every bounded knob of every preset
     (sr16_bilinear's integer ``factor`` has its own check, tested below)."""
     out = []
     for name, p in sorted(PRESETS.items()):
         for f in dataclasses.fields(p):
-            if f.name in _KNOB_RULES and (name, f.name) != ("sr16_bilinear", "factor"):
-                lo, hi, integer = _KNOB_RULES[f.name]
+            if f.name in LIMITS and (name, f.name) != ("sr16_bilinear", "factor"):
+                lo, hi, integer = LIMITS[f.name]
                 out.append((name, f.name, lo, hi, integer, isinstance(getattr(p, f.name), tuple)))
     return out
 
@@ -165,3 +190,36 @@ def test_data_and_testsets_params_limits():
             sets(**kw)
     with pytest.raises(FRBenchError, match="testsets.workers"):
         build(TestsetsConfig, {"names": [], "sets": {}, "workers": 0}, "testsets")
+
+
+@pytest.mark.parametrize("shape", [(64, 48, 3), (64, 64), (64, 64, 4)])
+def test_presets_refuse_non_square_or_non_rgb_images(shape):
+    for name in ("gpen", "sr_bicubic"):
+        p = PRESETS[name]
+        with pytest.raises(FRBenchError, match="expected a square HWC RGB image"):
+            p.apply(np.zeros(shape, np.float32), p.sample(np.random.default_rng(0), 64))
+
+
+@pytest.mark.parametrize("length,angle", [(7.0, 0.0), (9.3, 30.0), (5.5, 117.0), (12.0, 271.5)])
+def test_motion_kernel_moments(length, angle):
+    """The kernel is 64 samples per pixel along the segment, each splatted bilinearly: its mean
+    is the centre, and its covariance is that of the sample points plus, per axis, the
+    splat's own variance f (1 - f) (f the fractional position), with no cross term."""
+    k = P.motion_kernel(length, angle)
+    size = k.shape[0]
+    c = size // 2
+    n = max(2, math.ceil(length * 64))
+    t = np.linspace(-length / 2, length / 2, n)
+    x = c + t * math.cos(math.radians(angle))
+    y = c - t * math.sin(math.radians(angle))
+    fx, fy = x - np.floor(x), y - np.floor(y)
+    yy, xx = np.mgrid[0:size, 0:size]
+    assert k.sum() == pytest.approx(1.0, abs=1e-12) and k.min() >= 0
+    mx, my = (k * xx).sum(), (k * yy).sum()
+    assert (mx, my) == pytest.approx((c, c), abs=1e-9)
+    cxx = (k * (xx - mx) ** 2).sum()
+    cyy = (k * (yy - my) ** 2).sum()
+    cxy = (k * (xx - mx) * (yy - my)).sum()
+    assert cxx == pytest.approx(np.var(x) + np.mean(fx * (1 - fx)), abs=1e-9)
+    assert cyy == pytest.approx(np.var(y) + np.mean(fy * (1 - fy)), abs=1e-9)
+    assert cxy == pytest.approx(np.mean((x - x.mean()) * (y - y.mean())), abs=1e-9)
