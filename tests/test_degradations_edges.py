@@ -223,3 +223,37 @@ def test_motion_kernel_moments(length, angle):
     assert cxx == pytest.approx(np.var(x) + np.mean(fx * (1 - fx)), abs=1e-9)
     assert cyy == pytest.approx(np.var(y) + np.mean(fy * (1 - fy)), abs=1e-9)
     assert cxy == pytest.approx(np.mean((x - x.mean()) * (y - y.mean())), abs=1e-9)
+
+
+def test_builder_uses_a_process_pool_exactly_when_asked(tmp_path, monkeypatch):
+    """--workers N > 1 runs the images in a pool (same bytes, tested elsewhere); 1 worker or a
+    single image never starts one."""
+    import degradations.builder as builder
+    from core.imageio import write_png
+
+    pools = []
+
+    class FakePool:
+        def __init__(self, n):
+            pools.append(n)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def imap(self, fn, jobs, chunksize=1):
+            return map(fn, jobs)
+
+    class FakeContext:
+        Pool = FakePool
+
+    monkeypatch.setattr(builder.mp, "get_context", lambda method: FakeContext())
+    for i in range(2):
+        write_png(tmp_path / "hq" / f"{i:05d}.png", (_img(32, 32, i) * 255).astype(np.uint8))
+    builder.build_testset(tmp_path / "hq", tmp_path / "a", "sr_bicubic", seed=1, workers=2)
+    assert pools == [2]
+    builder.build_testset(tmp_path / "hq", tmp_path / "b", "sr_bicubic", seed=1, workers=1)
+    builder.build_testset(tmp_path / "hq", tmp_path / "c", "sr_bicubic", seed=1, n=1, workers=3)
+    assert pools == [2]
