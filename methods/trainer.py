@@ -246,7 +246,12 @@ def train(trainee: Trainable, params: Any, out_dir: str | os.PathLike, *,
     total = int(steps if steps is not None else trainee.steps)
     seed = int(params.seed)
     if getattr(tcfg, "threads", 0):
-        torch.set_num_threads(int(tcfg.threads))
+        from core import numerics
+        if numerics.active():  # the pinned thread count is part of the numerics
+            log.info("train.threads=%s ignored: numerics are pinned to %d thread(s)",
+                     tcfg.threads, torch.get_num_threads())
+        else:
+            torch.set_num_threads(int(tcfg.threads))
 
     # one torch RNG stream per (run, rank) for in-model randomness (noise injection)
     torch.manual_seed(stable_seed(seed, "train", trainee.name, "torch", rank) & 0x7FFF_FFFF_FFFF_FFFF)

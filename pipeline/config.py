@@ -13,6 +13,7 @@ from typing import Any, Literal, Optional
 
 from core.config import build, read_yaml, to_dict  # noqa: F401  (re-exported for the pipeline)
 from core.errors import FRBenchError
+from core.numerics import NumericsConfig
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,6 +160,7 @@ class Params:
     report: Optional[ReportConfig] = None
     regression: Optional[RegressionConfig] = None
     pipeline: Optional[PipelineConfig] = None
+    numerics: Optional[NumericsConfig] = None   # core/numerics.py (read by the entry points)
 
     def validate(self, where: str) -> None:
         pl = self.pipeline
