@@ -72,6 +72,10 @@ PROFILES: dict[str, dict] = {
                         "stages": _NUMPY},
     "pinned-openblas512": {"pin": True, "threads": 1, "env": {"OPENBLAS_CORETYPE": None},
                            "stages": _NUMPY},
+    # oneDNN off: convolutions through ATen (im2col/col2im + MKL SGEMM, depthwise in ATen)
+    "pinned-nomkldnn": {"pin": True, "threads": 1, "mkldnn": False, "stages": _TORCH},
+    "pinned-nomkldnn-aten512": {"pin": True, "threads": 1, "mkldnn": False,
+                                "env": {"ATEN_CPU_CAPABILITY": "avx512"}, "stages": _TORCH},
     # not in the default run
     "native-1core": {"pin": False, "cpus": "1"},              # a 1-core machine: 1 thread
     "pinned-2threads-1core": {"pin": True, "threads": 2, "cpus": "1", "stages": _TORCH},
@@ -86,7 +90,7 @@ def _apply_profile(spec: dict) -> None:
     """Inside the worker, before numpy/torch load: pin (or not), then the profile's overrides."""
     from core import numerics
     if spec.get("pin"):
-        numerics.pin(int(spec.get("threads") or 1))
+        numerics.pin(int(spec.get("threads") or 1), onednn=spec.get("mkldnn", True))
     else:
         os.environ["FRBENCH_NUMERICS_STATE"] = "native"
     for k, v in (spec.get("env") or {}).items():
@@ -177,14 +181,18 @@ def spawn(work: Path, name: str, spec: dict, stages: list[str], steps: int, pdir
            str(steps)]
     if spec.get("cpus"):
         cmd = ["taskset", "-c", spec["cpus"], *cmd]
-    t0 = time.perf_counter()
+    import resource
+    t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     err = open(capture, "w") if capture else None
-    p = subprocess.run(cmd, env=env, cwd=ROOT, stderr=err or subprocess.PIPE, text=True)
+    p = subprocess.run(cmd, env=env, cwd=ROOT, stdout=err or subprocess.DEVNULL,
+                       stderr=err or subprocess.PIPE, text=True)
     if err:
         err.close()
     if p.returncode:
         tail = "" if capture else p.stderr[-3000:]
         raise SystemExit(f"profile {name} failed ({p.returncode}):\n{tail}")
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    spawn.cpu_s = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     return time.perf_counter() - t0
 
 
@@ -417,17 +425,20 @@ def cost(args) -> int:
     stages = args.stages.split(",")
     names = args.profiles.split(",")
     t = {n: [] for n in names}
+    cpu = {n: [] for n in names}
     for r in range(args.repeat):
         for n in names:
             pdir = work / "cost" / f"{n}-{r}"
             t[n].append(spawn(work, n, PROFILES[n], stages, args.steps, pdir))
+            cpu[n].append(spawn.cpu_s)
             facts = json.loads((pdir / "facts.json").read_text())
-            print(f"{n} run {r}: {t[n][-1]:.1f}s (stages {sum(facts['times'].values()):.1f}s: "
+            print(f"{n} run {r}: wall {t[n][-1]:.1f}s, cpu {cpu[n][-1]:.1f}s (stages "
                   + ", ".join(f"{k} {v:.1f}" for k, v in facts["times"].items()) + ")",
                   flush=True)
-    base = min(t[names[0]])
+    base, cbase = min(t[names[0]]), min(cpu[names[0]])
     for n in names:
-        print(f"{n}: best {min(t[n]):.1f}s, ratio to {names[0]} {min(t[n]) / base:.2f}")
+        print(f"{n}: best wall {min(t[n]):.1f}s (x{min(t[n]) / base:.2f} of {names[0]}), "
+              f"best cpu {min(cpu[n]):.1f}s (x{min(cpu[n]) / cbase:.2f})")
     return 0
 
 

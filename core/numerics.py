@@ -26,6 +26,8 @@ setting                       pinned value       what it fixes
 torch                         ``threads``,       ``torch.set_num_threads``, one inter-op thread,
                               deterministic      ``use_deterministic_algorithms(True)``,
                                                  ``backends.mkldnn.deterministic``
+torch (``numerics.onednn:``   oneDNN off         convolutions through ATen + MKL (optional:
+``false``)                                       oneDNN's brgemm blocking reads cache sizes)
 ============================  =================  ==============================================
 
 The torch settings are applied by an import hook the moment ``torch`` finishes importing, so the
@@ -70,9 +72,13 @@ class NumericsConfig:
     """params.yaml ``numerics``: ``pinned`` (CPU numerics fixed to AVX2 + ``threads`` threads +
     deterministic algorithms in every pipeline process; ignored on GPU runs) and ``threads``
     (torch/OpenMP/BLAS threads when pinned: a fixed number, not the machine's core count; 1 also
-    removes every thread-split reduction)."""
+    removes every thread-split reduction). ``onednn: false`` (pinned only) routes torch's
+    convolutions through ATen (im2col/col2im + MKL SGEMM under MKL's conditional numerical
+    reproducibility, depthwise in ATen) instead of oneDNN, whose brgemm convolutions pick their
+    blocking from the CPU's cache sizes; it costs ~2x CPU time in training (docs/numerics.md)."""
     pinned: bool = True
     threads: int = DEFAULT_THREADS
+    onednn: bool = True
 
     def validate(self, where: str) -> None:
         from core.errors import FRBenchError
@@ -120,8 +126,9 @@ def _from_params(path: Optional[str]) -> tuple[Optional[NumericsConfig], str]:
 
 
 def decide(params_path: Optional[str] = "params.yaml", device: Optional[str] = None,
-           environ=None) -> tuple[bool, int, str]:
-    """(pinned?, threads, why) from the environment switch, the params file and the device."""
+           environ=None) -> tuple[bool, NumericsConfig, str]:
+    """(pinned?, the numerics section, why) from the environment switch, the params file and
+    the device."""
     environ = os.environ if environ is None else environ
     cfg, params_device = _from_params(params_path)
     cfg = cfg or NumericsConfig()
@@ -134,14 +141,15 @@ def decide(params_path: Optional[str] = "params.yaml", device: Optional[str] = N
         why = f"{params_path}: numerics.pinned={cfg.pinned}" if params_path else "default"
     if on and not str(device).startswith("cpu"):
         on, why = False, f"device {device}: CPU numerics pinning does not apply to GPU runs"
-    return on, int(cfg.threads), why
+    return on, cfg, why
 
 
 # ----------------------------------------------------------------------------------------------
 # torch settings, applied when torch finishes importing
 
-def _apply_torch(torch, threads: int) -> None:
+def _apply_torch(torch, threads: int, onednn: bool = True) -> None:
     torch.set_num_threads(threads)
+    torch.backends.mkldnn.enabled = bool(onednn)
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # inter-op pool already started (torch imported and used before)
@@ -153,8 +161,8 @@ def _apply_torch(torch, threads: int) -> None:
 class _TorchHook(importlib.abc.MetaPathFinder):
     """Runs ``_apply_torch`` right after ``import torch`` has finished, wherever it happens."""
 
-    def __init__(self, threads: int):
-        self.threads = threads
+    def __init__(self, threads: int, onednn: bool = True):
+        self.threads, self.onednn = threads, onednn
 
     def find_spec(self, name, path=None, target=None):
         if name != "torch":
@@ -163,17 +171,17 @@ class _TorchHook(importlib.abc.MetaPathFinder):
         spec = importlib.util.find_spec("torch")
         if spec is None or spec.loader is None:
             return spec
-        loader, threads = spec.loader, self.threads
+        loader, threads, onednn = spec.loader, self.threads, self.onednn
         exec_module = loader.exec_module
 
         def exec_and_pin(module):
             exec_module(module)
-            _apply_torch(module, threads)
+            _apply_torch(module, threads, onednn)
         loader.exec_module = exec_and_pin
         return spec
 
 
-def pin(threads: int = DEFAULT_THREADS) -> dict[str, str]:
+def pin(threads: int = DEFAULT_THREADS, onednn: bool = True) -> dict[str, str]:
     """Set the pinned environment and arrange the torch settings; returns what was set.
 
     Call before numpy/torch/cv2 are imported (the top of a process's entry point). Values already
@@ -186,24 +194,25 @@ def pin(threads: int = DEFAULT_THREADS) -> dict[str, str]:
         if os.environ.get(k) not in (None, v):
             log.debug("numerics: %s=%s overridden by the pinned %s", k, os.environ[k], v)
         os.environ[k] = v
-    os.environ[ENV_STATE] = f"pinned:{int(threads)}"
+    os.environ[ENV_STATE] = f"pinned:{int(threads)}" + ("" if onednn else ":no-onednn")
     if late:
         log.warning("numerics pinned after %s was imported: its CPU kernels may already be "
                     "chosen", ", ".join(late))
     if "torch" in sys.modules:
-        _apply_torch(sys.modules["torch"], threads)
-    elif not any(isinstance(f, _TorchHook) for f in sys.meta_path):
-        sys.meta_path.insert(0, _TorchHook(threads))
+        _apply_torch(sys.modules["torch"], threads, onednn)
+    else:
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _TorchHook)]
+        sys.meta_path.insert(0, _TorchHook(threads, onednn))
     return env
 
 
 def setup(params_path: Optional[str] = "params.yaml", device: Optional[str] = None) -> bool:
     """The entry points' one call: decide (env switch > params > default pinned; off on GPU)
     and pin. Returns whether numerics are pinned."""
-    on, threads, why = decide(params_path, device)
+    on, cfg, why = decide(params_path, device)
     if on:
-        pin(threads)
-        log.debug("numerics pinned (%d thread(s)): %s", threads, why)
+        pin(int(cfg.threads), bool(cfg.onednn))
+        log.debug("numerics pinned (%d thread(s)): %s", cfg.threads, why)
     else:
         os.environ[ENV_STATE] = "native"
         log.debug("numerics native: %s", why)
@@ -249,4 +258,5 @@ def numerics_facts() -> dict:
             "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "native"),
             "mkl_cbwr": os.environ.get("MKL_CBWR", "native"),
             "torch_threads": torch.get_num_threads(),
+            "onednn": bool(torch.backends.mkldnn.enabled),
             "deterministic": bool(torch.are_deterministic_algorithms_enabled())}

@@ -73,9 +73,13 @@ def _params(tmp_path, **over) -> Path:
 
 def test_decide_params_env_and_device(tmp_path):
     on = _params(tmp_path)
-    assert numerics.decide(str(on), environ={}) [:2] == (True, 1)
+    on_, cfg, _ = numerics.decide(str(on), environ={})
+    assert on_ is True and cfg.threads == 1 and cfg.onednn is True
     off = _params(tmp_path, numerics={"pinned": False, "threads": 3})
-    assert numerics.decide(str(off), environ={})[:2] == (False, 3)
+    on_, cfg, _ = numerics.decide(str(off), environ={})
+    assert on_ is False and cfg.threads == 3
+    strict = _params(tmp_path, numerics={"pinned": True, "threads": 1, "onednn": False})
+    assert numerics.decide(str(strict), environ={})[1].onednn is False
     # the environment switch wins over params, both ways
     assert numerics.decide(str(off), environ={"FRBENCH_NUMERICS": "pinned"})[0] is True
     assert numerics.decide(str(on), environ={"FRBENCH_NUMERICS": "native"})[0] is False
@@ -110,7 +114,7 @@ def test_environment_records_isa_threads_and_full_flags():
     from core.environment import environment
     env = environment()
     for k in ("torch", "cpu", "isa", "torch_threads", "numerics", "cpu_flags", "cpu_flags_sha256",
-              "onednn_max_isa", "mkl_cbwr", "deterministic", "gpu"):
+              "onednn_max_isa", "mkl_cbwr", "deterministic", "onednn", "gpu"):
         assert k in env, k
     import torch
     assert env["isa"] == torch.backends.cpu.get_cpu_capability()
