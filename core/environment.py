@@ -40,6 +40,24 @@ def cpu_model() -> str:
     return cpu
 
 
+def numeric_libs() -> str:
+    """Versions of the other libraries whose kernels decide numbers (numpy, scipy, OpenCV,
+    Pillow): their SIMD code changes between releases."""
+    from importlib.metadata import PackageNotFoundError, version
+    out = []
+    for name, dist in (("numpy", "numpy"), ("scipy", "scipy"), ("opencv", "opencv-python-headless"),
+                       ("pillow", "pillow")):
+        try:
+            out.append(f"{name}={version(dist)}")
+        except PackageNotFoundError:
+            if name == "opencv":
+                try:
+                    out.append(f"opencv={version('opencv-python')}")
+                except PackageNotFoundError:
+                    pass
+    return " ".join(out)
+
+
 def environment() -> dict:
     """What the numbers were computed on: torch version, CPU model and its full feature flags
     (with a short hash to compare machines at a glance), the numerics state (``pinned`` or
@@ -51,5 +69,6 @@ def environment() -> dict:
     from core.numerics import cpu_flags, flags_hash, numerics_facts
     flags = cpu_flags()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
-    return {"torch": torch.__version__, "cpu": cpu_model(), **numerics_facts(),
+    return {"torch": torch.__version__, "libs": numeric_libs(), "cpu": cpu_model(),
+            **numerics_facts(),
             "cpu_flags_sha256": flags_hash(flags), "cpu_flags": " ".join(flags), "gpu": gpu}

@@ -189,17 +189,18 @@ def environment_note(base: Optional[dict], cur: Optional[dict]) -> str:
         return ""
     from pipeline.report_text import md_table
     both_pinned = base.get("numerics") == cur.get("numerics") == "pinned"
-    same_kernels = all(base.get(k) == cur.get(k) for k in ("isa", "torch_threads", "torch"))
+    same_kernels = all(base.get(k) == cur.get(k)
+                       for k in ("isa", "torch_threads", "onednn", "torch", "libs"))
     if both_pinned and same_kernels:
         meaning = ("Both were made with pinned numerics (core/numerics.py: AVX2 kernels, "
-                   f"{cur.get('torch_threads')} thread(s), same torch), so the built-in tier "
-                   "is expected to match bit for bit; a moved metric is a real change or a "
-                   "kernel the pinning does not cover (docs/numerics.md).")
+                   f"{cur.get('torch_threads')} thread(s), same torch and libraries), so the "
+                   "built-in tier is expected to match bit for bit; a moved metric is a real "
+                   "change or a kernel the pinning does not cover (docs/numerics.md).")
     else:
-        meaning = ("The numbers were computed with different kernels (numerics, ISA, threads or "
-                   "torch differ), so trained metrics move by machine alone; the per-image "
-                   "paired bootstrap below separates that noise from regressions only as far "
-                   "as it is smaller than the tolerances.")
+        meaning = ("The numbers were computed with different kernels (numerics, ISA, threads, "
+                   "torch or library versions differ), so trained metrics move by machine "
+                   "alone; the per-image paired bootstrap below separates that noise from "
+                   "regressions only as far as it is smaller than the tolerances.")
     fmt = lambda v: "–" if v is None else (v if len(str(v)) < 60 else str(v)[:57] + "...")  # noqa: E731
     return ("> **Environment differs from the baseline's.** " + meaning + "\n\n" +
             md_table(["fact", "baseline", "current"], [[k, fmt(a), fmt(b)] for k, a, b in rows])

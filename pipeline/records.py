@@ -26,7 +26,8 @@ PER_IMAGE = "per_image.csv"
 ENVIRONMENT = "environment.json"
 FIELDS = ["method", "set", "id", "metric", "value"]
 # the facts whose difference can change numbers (compared by compare.environment_note)
-KEY_FACTS = ("cpu", "cpu_flags_sha256", "isa", "torch_threads", "numerics", "torch", "gpu")
+KEY_FACTS = ("cpu", "cpu_flags_sha256", "isa", "torch_threads", "numerics", "onednn", "torch",
+             "libs", "gpu")
 
 
 def per_image_rows(cells, results_root: str | Path = "results") -> list[dict]:
