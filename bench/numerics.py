@@ -17,8 +17,8 @@ profile), in one process per profile, so a difference is that stage's own:
 Printed: per stage and profile, ``=`` when every output is bit-identical to the reference's,
 else the number of differing files/tensors and the largest absolute difference.
 ``python -m bench.numerics ops --work DIR --stage prior --profile A --profile B`` then compares
-the activations and gradients of every module in one training step, in call order (the first
-one that differs is the operation that diverges). ``python -m bench.numerics cost`` times a
+the activations of every module in one training step, in call order, then the losses and
+parameter gradients (the first one that differs is the operation that diverges). ``python -m bench.numerics cost`` times a
 training run under native and pinned numerics side by side (``docs/numerics.md``).
 """
 from __future__ import annotations
@@ -126,7 +126,7 @@ def _run_stages(work: Path, pdir: Path, stages: list[str], steps: int) -> dict:
             raise SystemExit(f"frbench {' '.join(map(str, argv))} -> {rc}")
 
     for st in stages:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if st == "hq":
             cli("synth-faces", "--n", 8, "--size", 64, "--seed", 202, "--out", pdir / "hq")
         elif st == "testsets":
@@ -150,6 +150,7 @@ def _run_stages(work: Path, pdir: Path, stages: list[str], steps: int) -> dict:
         else:
             raise SystemExit(f"unknown stage {st}")
         times[st] = time.perf_counter() - t0
+        times[st + "_cpu"] = time.process_time() - c0
     return times
 
 
@@ -355,8 +356,9 @@ def ops(args) -> int:
 
 
 def _trace(work: str, stage: str, out: str) -> None:
-    """One training step of ``stage`` from the common inputs, recording (module kind/name,
-    output) in forward order and (name, grad_input) in backward order."""
+    """One training step of ``stage`` from the common inputs, recording (module name/kind,
+    output) in forward order, each loss and every parameter gradient. (Module backward hooks
+    are not used: they break on in-place activations.)"""
     import logging
     logging.disable(logging.WARNING)
     import torch
@@ -379,16 +381,9 @@ def _trace(work: str, stage: str, out: str) -> None:
                 rec.append((f"fwd {name} ({type(mod).__name__})", t.detach().clone()))
         return hook
 
-    def bwd(name):
-        def hook(mod, gin, gout):
-            g = next((x for x in gin if torch.is_tensor(x)), None)
-            if g is not None:
-                rec.append((f"bwd {name} ({type(mod).__name__})", g.detach().clone()))
-        return hook
     for n, m in trainee.named_modules():
         if n:
             m.register_forward_hook(fwd(n))
-            m.register_full_backward_hook(bwd(n))
     from methods.trainer import HQFolder, StepBatches, _params_of, _set_grad
     data = StepBatches(HQFolder(params.train.hq_dir, trainee.hq_size), trainee.sample_fn(),
                        seed=params.seed, name=trainee.name, global_batch=trainee.batch_size,
@@ -426,19 +421,24 @@ def cost(args) -> int:
     names = args.profiles.split(",")
     t = {n: [] for n in names}
     cpu = {n: [] for n in names}
+    stage_cpu = {n: [] for n in names}
     for r in range(args.repeat):
         for n in names:
             pdir = work / "cost" / f"{n}-{r}"
             t[n].append(spawn(work, n, PROFILES[n], stages, args.steps, pdir))
             cpu[n].append(spawn.cpu_s)
             facts = json.loads((pdir / "facts.json").read_text())
-            print(f"{n} run {r}: wall {t[n][-1]:.1f}s, cpu {cpu[n][-1]:.1f}s (stages "
-                  + ", ".join(f"{k} {v:.1f}" for k, v in facts["times"].items()) + ")",
-                  flush=True)
-    base, cbase = min(t[names[0]]), min(cpu[names[0]])
+            tr = facts["times"]
+            train_cpu = sum(tr[f"{st}_cpu"] for st in stages)
+            train_wall = sum(tr[st] for st in stages)
+            stage_cpu[n].append(train_cpu)
+            print(f"{n} run {r}: process wall {t[n][-1]:.1f}s cpu {cpu[n][-1]:.1f}s; stages wall "
+                  f"{train_wall:.1f}s cpu {train_cpu:.1f}s ("
+                  + ", ".join(f"{st} {tr[st + '_cpu']:.1f}" for st in stages) + ")", flush=True)
+    base, cbase = min(t[names[0]]), min(stage_cpu[names[0]])
     for n in names:
-        print(f"{n}: best wall {min(t[n]):.1f}s (x{min(t[n]) / base:.2f} of {names[0]}), "
-              f"best cpu {min(cpu[n]):.1f}s (x{min(cpu[n]) / cbase:.2f})")
+        print(f"{n}: stages cpu {min(stage_cpu[n]):.1f}s (x{min(stage_cpu[n]) / cbase:.2f} of "
+              f"{names[0]}), process wall {min(t[n]):.1f}s (x{min(t[n]) / base:.2f})")
     return 0
 
 
@@ -460,7 +460,7 @@ def main(argv=None) -> int:
     c.add_argument("--work", required=True)
     c.add_argument("--stages", default="prior,panini,gpen")
     c.add_argument("--steps", type=int, default=20)
-    c.add_argument("--profiles", default="native,pinned,pinned-2threads")
+    c.add_argument("--profiles", default="native,native-1core,pinned,pinned-2threads")
     c.add_argument("--repeat", type=int, default=2)
     w = sub.add_parser("_worker")
     for k in ("--work", "--pdir", "--spec", "--stages"):

@@ -129,8 +129,12 @@ def decide(params_path: Optional[str] = "params.yaml", device: Optional[str] = N
            environ=None) -> tuple[bool, NumericsConfig, str]:
     """(pinned?, the numerics section, why) from the environment switch, the params file and
     the device."""
+    from core.errors import FRBenchError
     environ = os.environ if environ is None else environ
-    cfg, params_device = _from_params(params_path)
+    try:
+        cfg, params_device = _from_params(params_path)
+    except FRBenchError:  # the command that reads params reports it; commands that don't, run
+        cfg, params_device = None, "cpu"
     cfg = cfg or NumericsConfig()
     device = device or params_device
     if environ.get(ENV_SWITCH):
