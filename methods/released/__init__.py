@@ -11,9 +11,13 @@ from typing import Any
 
 
 def _load_formats() -> dict[str, Any]:
-    from methods.released import stylegan2
+    from methods.released import gpen, identity, psp, stylegan2
     table: dict[str, Any] = {
         "rosinality_stylegan2": stylegan2.FORMAT,
+        "gpen_bfr": gpen.FORMAT,
+        "psp": psp.FORMAT,
+        "arcface_resnet18": identity.ARCFACE18,
+        "irse50": identity.IRSE50_FORMAT,
     }
     return table
 

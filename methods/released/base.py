@@ -307,12 +307,14 @@ def compare_layout(fmt: str, label: str, what: str, module: nn.Module, state: di
 
 def check_layout(fmt_name: str, container: Any, name: str = "imported",
                  overrides: Optional[dict] = None, label: str = "<container>",
-                 meta: bool = False, params: Any = None) -> tuple[Converted, nn.Module]:
+                 meta: bool = False, params: Any = None, extras: Optional[dict] = None
+                 ) -> tuple[Converted, nn.Module]:
     """convert + build + key/shape check (no values loaded). With ``meta=True`` the module is
     built on the meta device (layout tests of full-size configurations)."""
     fmt = get_format(fmt_name)
     try:
-        conv = fmt.convert(container, dict(overrides or {}))
+        conv = fmt.convert(container, dict(overrides or {}), **({"extras": extras} if extras
+                                                                else {}))
     except FormatError as e:
         raise FRBenchError(f"{label}: {e}") from None
     if meta:
