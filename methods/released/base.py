@@ -354,6 +354,22 @@ def verify(fmt: str, label: str, conv: Converted, module: nn.Module, values: boo
                                f"ours {k} {shape_of(bufs[k])} (a different blur kernel?)")
 
 
+def guess_hint(container: Any, tried: str) -> str:
+    """'; it looks like a <format> file' when another format reads the container (renames
+    only, no model is built), else ''."""
+    from methods.released import FORMATS
+    fits = []
+    for name, f in FORMATS.items():
+        if name == tried:
+            continue
+        try:
+            f.convert(container, {})
+        except Exception:
+            continue
+        fits.append(name)
+    return f"; it looks like a {' or '.join(fits)} file" if fits else ""
+
+
 def get_format(name: str) -> Format:
     from methods.released import FORMATS
     if name not in FORMATS:
@@ -414,7 +430,7 @@ def import_checkpoint(fmt_name: str, src: Any, name: str, out_root: Optional[str
     try:
         conv = fmt.convert(container, dict(overrides or {}), **conv_kwargs)
     except FormatError as e:
-        raise FRBenchError(f"{label}: {e}") from None
+        raise FRBenchError(f"{label}: {e}{guess_hint(container, fmt.name)}") from None
     module = build_module(conv, name, params)
     verify(fmt.name, label, conv, module)
     module.load_state_dict(conv.state, strict=True)
