@@ -51,19 +51,22 @@ def _pow2(x: int) -> bool:
 
 @dataclass
 class StyleGAN2Arch:
-    """Generator/discriminator shape. ``size`` = output side (power of two, 32..1024)."""
+    """Generator/discriminator shape. ``size`` = output side (power of two, 32..1024).
+    ``narrow``: GPEN's width factor on every resolution's channels (GPEN-BFR-256: 0.5)."""
     size: int
     style_dim: int
     n_mlp: int
     channel_multiplier: int
     max_channels: int
     lr_mlp: float = 0.01
+    narrow: float = 1.0
 
     def validate(self, where):
         _check(_pow2(self.size) and 32 <= self.size <= 2048, f"{where}.size",
                f"{self.size} must be a power of two in 32..2048")
         _check(self.style_dim > 0 and self.n_mlp >= 1 and self.max_channels >= 1, where,
                "style_dim, n_mlp and max_channels must be positive")
+        _check(0 < self.narrow <= 1, f"{where}.narrow", "must be in (0, 1]")
 
 
 @dataclass
@@ -73,6 +76,9 @@ class PriorConfig:
     ``ema_decay``: 0.5^(32/10000) ~= 0.99778 at paper scale; the built-in tier uses a faster
     decay because it trains for ~100 steps. ``path_reg_weight`` 0 switches path-length reg off.
     ``train_noise``: "random" (paper) or "fixed" (the generator's noise buffers; deterministic).
+    ``source``: "train" (pretrain it: ``frbench train prior``) or "released" (``frbench train
+    prior`` imports the released FFHQ StyleGAN2 ``stylegan2-ffhq-config-f.pt`` found by the
+    weight resolver instead, as GFP-GAN and pSp start from it; ``arch`` must match the file).
     """
     arch: StyleGAN2Arch
     steps: int
@@ -87,6 +93,7 @@ class PriorConfig:
     stddev_group: int
     hflip: bool
     train_noise: Literal["random", "fixed"] = "random"
+    source: Literal["train", "released"] = "train"
 
     def validate(self, where):
         _check_training(self, where)
@@ -220,6 +227,8 @@ class PaniniConfig:
     train_overrides: dict[str, Any] = field(default_factory=dict)  # get_preset(.., overrides)
     init_latent_avg: bool = False  # start the latent head at the prior's mean w (pSp's trick)
 
+    prior_arch: Optional[StyleGAN2Arch] = None  # own generator shape (imported); null = prior.arch
+
     def validate(self, where):
         _check_training(self, where)
         _check(_pow2(self.out_size) and _pow2(self.lq_size), where,
@@ -286,6 +295,8 @@ class GPENConfig:
     random_init_losses: bool = False
     train_overrides: dict[str, Any] = field(default_factory=dict)
 
+    prior_arch: Optional[StyleGAN2Arch] = None  # own generator shape (imported); null = prior.arch
+
     def validate(self, where):
         _check_sizes(where, self.out_size, self.lq_size)
         _check_training(self, where)
@@ -343,6 +354,8 @@ class GFPGANConfig:
     random_init_losses: bool = False
     train_overrides: dict[str, Any] = field(default_factory=dict)
 
+    prior_arch: Optional[StyleGAN2Arch] = None  # own generator shape (imported); null = prior.arch
+
     def validate(self, where):
         _check_sizes(where, self.out_size, self.lq_size)
         _check_training(self, where)
@@ -366,7 +379,9 @@ class PSPConfig:
     (pSp's default: RAdam + Lookahead + gradient centralisation, ``methods/optim.py``) or "adam"
     (the official ``--optim_name adam``; the built-in tier's choice). ``encoder_init``: "irse50"
     starts the encoder's input layer and IR-SE body from ``model_ir_se50.pth`` (pSp; needs the
-    paper widths), "none" leaves them at their seeded init.
+    paper widths), "none" leaves them at their seeded init. ``encoder_input_size``: the side the
+    LQ is resized to before the encoder (official pSp: 256 for every task, its transforms resize
+    every input to 256); 0 = the output size (the built-in tier's behaviour).
     """
     arch: Literal["psp"]
     out_size: int
@@ -389,8 +404,11 @@ class PSPConfig:
     hflip: bool
     optimizer: Literal["adam", "ranger"] = "adam"
     encoder_init: Literal["none", "irse50"] = "none"
+    encoder_input_size: int = 0  # pSp 256; 0 = out_size
     random_init_losses: bool = False
     train_overrides: dict[str, Any] = field(default_factory=dict)
+
+    prior_arch: Optional[StyleGAN2Arch] = None  # own generator shape (imported); null = prior.arch
 
     def validate(self, where):
         _check_sizes(where, self.out_size, self.lq_size)
@@ -398,6 +416,9 @@ class PSPConfig:
         _check(len(self.enc_units) == 4 and len(self.enc_widths) == 4, where,
                "enc_units and enc_widths: four stages")
         _check(self.out_size >= 32, f"{where}.out_size", "pSp needs out_size >= 32 (8 styles)")
+        _check(self.encoder_input_size == 0 or (_pow2(self.encoder_input_size)
+                                                and self.encoder_input_size >= 32),
+               f"{where}.encoder_input_size", "0 (= out_size) or a power of two >= 32")
 
 
 ARCH_CONFIGS: dict[str, type] = {

@@ -260,7 +260,8 @@ class GFPGAN(Method):
 
     def __init__(self, name: str, cfg, params):
         super().__init__(name, "gfpgan", cfg, params)
-        self.prior_arch = prior_arch_for(name, "GFP-GAN", self.out_size, params)
+        self.prior_arch = prior_arch_for(name, "GFP-GAN", self.out_size, params,
+                                      getattr(cfg, "prior_arch", None))
         self.generator = build_generator(self.prior_arch)
         dec = self.generator.channels
         unet = {r: max(1, c // 2) for r, c in dec.items()}
