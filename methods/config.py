@@ -282,6 +282,8 @@ class GFPGANConfig:
     GFPGAN's FFHQ_eye_mouth_landmarks_512.pth. ``component_channels``: the component D widths
     (64, 128, 256). ``init_latent_avg``: start the W+ head at the prior's mean w (not in v1).
     ``fix_decoder``: the official option (true for v1): false fine-tunes the prior with the U-Net.
+    ``version``: "v1" (GFPGANv1, the paper's model) or "clean" (GFPGANv1Clean, the v1.2-1.4
+    releases: the same parameters with plain layers and bilinear resampling, methods/gfpgan.py).
     """
     arch: Literal["gfpgan"]
     out_size: int
@@ -311,6 +313,7 @@ class GFPGANConfig:
     landmarks: str = ""
     init_latent_avg: bool = False
     fix_decoder: bool = True
+    version: Literal["v1", "clean"] = "v1"
     random_init_losses: bool = False
     train_overrides: dict[str, Any] = field(default_factory=dict)
 
