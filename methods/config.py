@@ -32,19 +32,22 @@ def _pow2(x: int) -> bool:
 
 @dataclass
 class StyleGAN2Arch:
-    """Generator/discriminator shape. ``size`` = output side (power of two, 32..1024)."""
+    """Generator/discriminator shape. ``size`` = output side (power of two, 32..1024).
+    ``narrow``: GPEN's width factor on every resolution's channels (GPEN-BFR-256: 0.5)."""
     size: int
     style_dim: int
     n_mlp: int
     channel_multiplier: int
     max_channels: int
     lr_mlp: float = 0.01
+    narrow: float = 1.0
 
     def validate(self, where):
         _check(_pow2(self.size) and 32 <= self.size <= 2048, f"{where}.size",
                f"{self.size} must be a power of two in 32..2048")
         _check(self.style_dim > 0 and self.n_mlp >= 1 and self.max_channels >= 1, where,
                "style_dim, n_mlp and max_channels must be positive")
+        _check(0 < self.narrow <= 1, f"{where}.narrow", "must be in (0, 1]")
 
 
 @dataclass
@@ -193,6 +196,8 @@ class PaniniConfig:
     train_overrides: dict[str, Any] = field(default_factory=dict)  # get_preset(.., overrides)
     init_latent_avg: bool = False  # start the latent head at the prior's mean w (pSp's trick)
 
+    prior_arch: Optional[StyleGAN2Arch] = None  # own generator shape (imported); null = prior.arch
+
     def validate(self, where):
         _check(_pow2(self.out_size) and _pow2(self.lq_size), where,
                "out_size and lq_size must be powers of two")
@@ -258,6 +263,8 @@ class GPENConfig:
     random_init_losses: bool = False
     train_overrides: dict[str, Any] = field(default_factory=dict)
 
+    prior_arch: Optional[StyleGAN2Arch] = None  # own generator shape (imported); null = prior.arch
+
     def validate(self, where):
         _check_sizes(where, self.out_size, self.lq_size)
         _check(self.r1_every >= 1, f"{where}.r1_every", "must be >= 1")
@@ -317,6 +324,8 @@ class GFPGANConfig:
     random_init_losses: bool = False
     train_overrides: dict[str, Any] = field(default_factory=dict)
 
+    prior_arch: Optional[StyleGAN2Arch] = None  # own generator shape (imported); null = prior.arch
+
     def validate(self, where):
         _check_sizes(where, self.out_size, self.lq_size)
         _check(len(self.component_crop) == 2, f"{where}.component_crop", "[eye side, mouth side]")
@@ -364,6 +373,8 @@ class PSPConfig:
     encoder_init: Literal["none", "irse50"] = "none"
     random_init_losses: bool = False
     train_overrides: dict[str, Any] = field(default_factory=dict)
+
+    prior_arch: Optional[StyleGAN2Arch] = None  # own generator shape (imported); null = prior.arch
 
     def validate(self, where):
         _check_sizes(where, self.out_size, self.lq_size)

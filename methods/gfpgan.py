@@ -285,7 +285,8 @@ class GFPGAN(Method):
 
     def __init__(self, name: str, cfg, params):
         super().__init__(name, "gfpgan", cfg, params)
-        self.prior_arch = prior_arch_for(name, "GFP-GAN", self.out_size, params)
+        self.prior_arch = prior_arch_for(name, "GFP-GAN", self.out_size, params,
+                                         getattr(cfg, "prior_arch", None))
         self.clean = cfg.version == "clean"
         self.generator = build_generator(self.prior_arch, clean=self.clean)
         dec = self.generator.channels

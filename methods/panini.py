@@ -230,7 +230,8 @@ class Panini(Method):
 
     def __init__(self, name: str, cfg, params):
         super().__init__(name, "panini", cfg, params)
-        self.prior_arch = prior_arch_for(name, "Panini", self.out_size, params)
+        self.prior_arch = prior_arch_for(name, "Panini", self.out_size, params,
+                                      getattr(cfg, "prior_arch", None))
         self.generator = build_generator(self.prior_arch)
         self.discriminator = build_discriminator(self.prior_arch, params.prior.stddev_group) \
             if cfg.gan_weight > 0 else None

@@ -103,7 +103,8 @@ class PSP(Method):
 
     def __init__(self, name: str, cfg, params):
         super().__init__(name, "psp", cfg, params)
-        self.prior_arch = prior_arch_for(name, "pSp", self.out_size, params)
+        self.prior_arch = prior_arch_for(name, "pSp", self.out_size, params,
+                                      getattr(cfg, "prior_arch", None))
         self.generator = build_generator(self.prior_arch)
         self.encoder = GradualStyleEncoder(self.out_size, list(cfg.enc_units), list(cfg.enc_widths),
                                            cfg.fpn_width, self.generator.n_latent,
