@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods.base import (Method, TrainContext, degrade_sample, logistic_d_loss,
-                          prior_arch_for, resize)
+                          prior_arch_for, resize, stddev_group_of)
 from methods.baseline_common import (ID_WEIGHTS, IdentityLoss, VGG19Features, gram, mean_w,
                                      prior_state, resolve_backbone)
 from methods.prior import build_discriminator, build_generator
@@ -296,7 +296,7 @@ class GFPGAN(Method):
         sft = {r: (unet[r] if cfg.sft == "cs" else dec[r]) for r in dec}
         self.unet = GFPGANUNet(self.out_size, unet, sft, self.generator.n_latent,
                                self.prior_arch.style_dim, clean=self.clean)
-        self.discriminator = build_discriminator(self.prior_arch, params.prior.stddev_group) \
+        self.discriminator = build_discriminator(self.prior_arch, stddev_group_of(params)) \
             if cfg.gan_weight > 0 else None
         c0, c1, c2 = cfg.component_channels
         self.comp_d = nn.ModuleDict({c: FacialComponentDiscriminator(c0, c1, c2)

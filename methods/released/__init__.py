@@ -11,9 +11,13 @@ from typing import Any
 
 
 def _load_formats() -> dict[str, Any]:
-    from methods.released import stylegan2
+    from methods.released import gfpgan, panini, stylegan2
     table: dict[str, Any] = {
         "rosinality_stylegan2": stylegan2.FORMAT,
+        "gfpgan_v1": gfpgan.V1,
+        "gfpgan_clean": gfpgan.CLEAN,
+        "panini_mfr": panini.MFR,
+        "panini_sr": panini.SR,
     }
     return table
 
