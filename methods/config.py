@@ -365,7 +365,9 @@ class PSPConfig:
     (pSp's default: RAdam + Lookahead + gradient centralisation, ``methods/optim.py``) or "adam"
     (the official ``--optim_name adam``; the built-in tier's choice). ``encoder_init``: "irse50"
     starts the encoder's input layer and IR-SE body from ``model_ir_se50.pth`` (pSp; needs the
-    paper widths), "none" leaves them at their seeded init.
+    paper widths), "none" leaves them at their seeded init. ``encoder_input_size``: the side the
+    LQ is resized to before the encoder (official pSp: 256 for every task, its transforms resize
+    every input to 256); 0 = the output size (the built-in tier's behaviour).
     """
     arch: Literal["psp"]
     out_size: int
@@ -388,6 +390,7 @@ class PSPConfig:
     hflip: bool
     optimizer: Literal["adam", "ranger"] = "adam"
     encoder_init: Literal["none", "irse50"] = "none"
+    encoder_input_size: int = 0  # pSp 256; 0 = out_size
     random_init_losses: bool = False
     train_overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -398,6 +401,9 @@ class PSPConfig:
         _check(len(self.enc_units) == 4 and len(self.enc_widths) == 4, where,
                "enc_units and enc_widths: four stages")
         _check(self.out_size >= 32, f"{where}.out_size", "pSp needs out_size >= 32 (8 styles)")
+        _check(self.encoder_input_size == 0 or (_pow2(self.encoder_input_size)
+                                                and self.encoder_input_size >= 32),
+               f"{where}.encoder_input_size", "0 (= out_size) or a power of two >= 32")
 
 
 ARCH_CONFIGS: dict[str, type] = {

@@ -79,6 +79,28 @@ KNOWN: dict[str, WeightSpec] = {
         "arcface_ir_se50", "model_ir_se50.pth", None, None,
         "IR-SE50 ArcFace used by pSp/GPEN identity losses; supply it yourself "
         "(weights.paths.arcface_ir_se50)"),
+    # released models (frbench import / the `released` profile; methods/released/)
+    "stylegan2_ffhq_1024": WeightSpec(
+        "stylegan2_ffhq_1024", "stylegan2-ffhq-config-f.pt", None, None,
+        "the FFHQ StyleGAN2 config-f converted by rosinality/stylegan2-pytorch convert_weight.py "
+        "(the file pSp and GFP-GAN start from); supply it yourself "
+        "(weights.paths.stylegan2_ffhq_1024)"),
+    "gpen_bfr_512": WeightSpec(
+        "gpen_bfr_512", "GPEN-BFR-512.pth", None, None,
+        "GPEN's released 512 px BFR model (yangxy/GPEN README, weights/); supply it yourself "
+        "(weights.paths.gpen_bfr_512)"),
+    "gpen_bfr_256": WeightSpec(
+        "gpen_bfr_256", "GPEN-BFR-256.pth", None, None,
+        "GPEN's released 256 px BFR model (yangxy/GPEN README); supply it yourself "
+        "(weights.paths.gpen_bfr_256)"),
+    "gpen_bfr_512_d": WeightSpec(
+        "gpen_bfr_512_d", "GPEN-BFR-512-D.pth", None, None,
+        "GPEN's released 512 px discriminator (yangxy/GPEN README); supply it yourself "
+        "(weights.paths.gpen_bfr_512_d)"),
+    "psp_celebs_super_resolution": WeightSpec(
+        "psp_celebs_super_resolution", "psp_celebs_super_resolution.pt", None, None,
+        "pSp's released super-resolution model (eladrich/pixel2style2pixel README); supply it "
+        "yourself (weights.paths.psp_celebs_super_resolution)"),
 }
 
 

@@ -26,9 +26,11 @@ def _params(names):
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
+def _threads():
+    """Two threads (the CI machine's cores): the 64-512 px forwards dominate these tests."""
+    import os
     n = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
     yield
     torch.set_num_threads(n)
 
@@ -118,3 +120,144 @@ def test_rosinality_wrong_file_is_a_clear_error():
     msg = str(e.value)
     assert "rosinality_stylegan2" in msg and "generator.conv1.conv.weight (1, 512, 512, 3, 3)" in msg
     assert "g_ema/extra.weight (3, 3)" in msg
+
+
+# ------------------------------------------------------------------------------------------
+# GPEN
+
+def _gpen_outputs(m, x):
+    with torch.no_grad():
+        z, feats = m.encoder(x)
+        img, lat = m.generator(z, noise=m.noises(feats), randomize_noise=False,
+                               return_latents=True)
+        assert torch.equal(m(x), img)  # the method's forward is that call
+    return {"image": img, "latent": lat, "enc_style": z}
+
+
+@pytest.mark.parametrize("name", _params([n for n in of.fixtures_for("gpen_bfr")
+                                          if n.startswith("gpen_bfr_")]))
+def test_gpen_parity(name):
+    man = of.manifest(name)
+    imp = import_checkpoint("gpen_bfr", of.build_container(name), "gpen_x", out_root=None)
+    arch = imp.converted.config["prior_arch"]
+    for k in ("size", "channel_multiplier", "narrow"):
+        assert arch[k] == man["config"][k], k
+    assert "generator.noises.*" in imp.converted.filled
+    assert imp.module.discriminator is None
+    ins, stored = of.build_inputs(name), of.outputs(name)
+    res = {k: of.assert_close(name, k, v, REL, stored=stored)
+           for k, v in _gpen_outputs(imp.module.eval(), ins["x"]).items()}
+    assert set(res) == {o["name"] for o in man["outputs"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in of.fixtures_for("gpen_bfr") if n.startswith("gpen_d_")])
+def test_gpen_discriminator_parity(name):
+    """The -D file through ``--extra d=...`` with the generator of the same size."""
+    size = of.manifest(name)["config"]["size"]
+    gname = f"gpen_bfr_{size}"
+    imp = import_checkpoint("gpen_bfr", of.build_container(gname), "gpen_x", out_root=None,
+                            extras={"d": of.build_container(name)})
+    assert imp.converted.config["adv_weight"] > 0
+    ins = of.build_inputs(name)
+    with torch.no_grad():
+        of.assert_close(name, "logits", imp.module.eval().discriminator(ins["x"]), REL)
+
+
+@pytest.mark.parametrize("name", [n for n in of.fixtures_for("gpen_bfr")
+                                  if n.startswith("gpen_bfr_")])
+def test_gpen_full_layout(name):
+    conv, module = check_layout("gpen_bfr", of.shape_container(name), "gpen_x", meta=True)
+    assert_every_key_maps(name, conv, module)
+    assert set(conv.filled) == {"generator.noises.*", "pl_mean"}
+    d_names = [n for n in of.fixtures_for("gpen_bfr") if n == name.replace("bfr", "d")]
+    for d in d_names:  # the -D file of the same configuration
+        conv, module = check_layout("gpen_bfr", of.shape_container(name), "gpen_x", meta=True,
+                                    extras={"d": of.shape_container(d)})
+        d_keys = {f"d:{'/'.join(e['path'])}" for e in of.manifest(d)["tensors"]}
+        assert d_keys <= set(conv.origin.values()) | set(conv.skipped)
+        assert any(k.startswith("discriminator.") for k in conv.state)
+
+
+def test_gpen_wrong_files_are_clear_errors():
+    c = of.shape_container("gpen_bfr_256", device="cpu")
+    with pytest.raises(FRBenchError, match=r"format gpen_bfr: .*GPEN FullGenerator"):
+        check_layout("gpen_bfr", {"g_ema": c}, "x")
+    with pytest.raises(FRBenchError) as e:  # a 256 file declared as 512 (wrong --set)
+        check_layout("gpen_bfr", c, "x", overrides={"prior_arch.channel_multiplier": 2})
+    assert "shape mismatch" in str(e.value) and "gpen_bfr" in str(e.value)
+
+
+# ------------------------------------------------------------------------------------------
+# pSp
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", of.fixtures_for("psp"))
+def test_psp_parity(name):
+    import torch.nn.functional as F
+    man = of.manifest(name)
+    imp = import_checkpoint("psp", of.build_container(name), "psp_x", out_root=None)
+    cfg = imp.converted.config
+    assert cfg["out_size"] == man["config"]["output_size"]
+    assert cfg["encoder_input_size"] == man["config"]["input_size"] == 256
+    m = imp.module.eval()
+    assert m.latent_avg.shape == (man["config"]["n_styles"], 512)
+    raw = []
+    m.encoder.register_forward_hook(lambda mod, i, o: raw.append(o))
+    ins, stored = of.build_inputs(name), of.outputs(name)
+    with torch.no_grad():
+        codes = m.codes(ins["x"])
+        img = m.generator(codes, input_is_latent=True, randomize_noise=False)
+        ours = {"image_1024": img, "codes_wplus": codes, "encoder_raw": raw[0],
+                "image_256": F.adaptive_avg_pool2d(img, 256)}
+    res = {k: of.assert_close(name, k, v, REL, stored=stored) for k, v in ours.items()}
+    assert set(res) == {o["name"] for o in man["outputs"]}
+
+
+@pytest.mark.parametrize("name", of.fixtures_for("psp"))
+def test_psp_full_layout(name):
+    """Every key of the released pSp maps; at encoder_input_size 256 the heads match pSp's
+    (the 1024 px encoder would have 72 more tensors)."""
+    conv, module = check_layout("psp", of.shape_container(name), "psp_x", meta=True)
+    assert_every_key_maps(name, conv, module)
+    assert conv.filled == {}
+    with pytest.raises(FRBenchError, match="72 of our tensors have no counterpart in the file"):
+        check_layout("psp", of.shape_container(name), "psp_x", meta=True,
+                     overrides={"encoder_input_size": 1024})
+
+
+# ------------------------------------------------------------------------------------------
+# identity backbones
+
+def _embedder(net, kind):
+    """Our identity-loss preprocessing (methods.baseline_common.IdentityLoss.embed) around net."""
+    from methods.baseline_common import ID_CROP, IdentityLoss
+    loss = IdentityLoss.__new__(IdentityLoss)
+    torch.nn.Module.__init__(loss)
+    loss.net, loss.kind, loss.mode = net.eval(), kind, "cos"
+    loss.crop = ID_CROP if kind == "irse50" else None
+    return loss
+
+
+@pytest.mark.parametrize("fmt,name", [(f, n) for f in ("arcface_resnet18", "irse50")
+                                      for n in of.fixtures_for(f)])
+def test_identity_backbone_parity(fmt, name):
+    man = of.manifest(name)
+    imp = import_checkpoint(fmt, of.build_container(name), "idnet", out_root=None)
+    net = imp.module.eval()
+    ins, stored = of.build_inputs(name), of.outputs(name)
+    emb = _embedder(net, imp.converted.arch)
+    with torch.no_grad():
+        if fmt == "arcface_resnet18":
+            ours = {"embedding": net(ins["x"]), "embedding_from_rgb": emb.embed(ins["rgb512"])}
+        else:
+            ours = {"embedding": net(ins["x"]), "embedding_psp_idloss": emb.embed(ins["x256"])}
+    res = {k: of.assert_close(name, k, v, abs_tol=1e-5, stored=stored) for k, v in ours.items()}
+    assert set(res) == {o["name"] for o in man["outputs"]}
+
+
+@pytest.mark.parametrize("fmt,name", [(f, n) for f in ("arcface_resnet18", "irse50")
+                                      for n in of.fixtures_for(f)])
+def test_identity_backbone_full_layout(fmt, name):
+    conv, module = check_layout(fmt, of.shape_container(name), "idnet", meta=True)
+    assert_every_key_maps(name, conv, module)

@@ -307,12 +307,14 @@ def compare_layout(fmt: str, label: str, what: str, module: nn.Module, state: di
 
 def check_layout(fmt_name: str, container: Any, name: str = "imported",
                  overrides: Optional[dict] = None, label: str = "<container>",
-                 meta: bool = False, params: Any = None) -> tuple[Converted, nn.Module]:
+                 meta: bool = False, params: Any = None, extras: Optional[dict] = None
+                 ) -> tuple[Converted, nn.Module]:
     """convert + build + key/shape check (no values loaded). With ``meta=True`` the module is
     built on the meta device (layout tests of full-size configurations)."""
     fmt = get_format(fmt_name)
     try:
-        conv = fmt.convert(container, dict(overrides or {}))
+        conv = fmt.convert(container, dict(overrides or {}), **({"extras": extras} if extras
+                                                                else {}))
     except FormatError as e:
         raise FRBenchError(f"{label}: {e}") from None
     if meta:
@@ -350,6 +352,22 @@ def verify(fmt: str, label: str, conv: Converted, module: nn.Module, values: boo
                                                           atol=1e-6):
             raise FRBenchError(f"{label}: format {fmt}: buffer {src} {shape_of(t)} differs from "
                                f"ours {k} {shape_of(bufs[k])} (a different blur kernel?)")
+
+
+def guess_hint(container: Any, tried: str) -> str:
+    """'; it looks like a <format> file' when another format reads the container (renames
+    only, no model is built), else ''."""
+    from methods.released import FORMATS
+    fits = []
+    for name, f in FORMATS.items():
+        if name == tried:
+            continue
+        try:
+            f.convert(container, {})
+        except Exception:
+            continue
+        fits.append(name)
+    return f"; it looks like a {' or '.join(fits)} file" if fits else ""
 
 
 def get_format(name: str) -> Format:
@@ -412,7 +430,7 @@ def import_checkpoint(fmt_name: str, src: Any, name: str, out_root: Optional[str
     try:
         conv = fmt.convert(container, dict(overrides or {}), **conv_kwargs)
     except FormatError as e:
-        raise FRBenchError(f"{label}: {e}") from None
+        raise FRBenchError(f"{label}: {e}{guess_hint(container, fmt.name)}") from None
     module = build_module(conv, name, params)
     verify(fmt.name, label, conv, module)
     module.load_state_dict(conv.state, strict=True)
