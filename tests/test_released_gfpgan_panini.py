@@ -310,3 +310,97 @@ def test_panini_wrong_files_are_clear_errors(tmp_path):
     assert "state_dict/generator.fusion_out.0.weight (256, 512, 3, 3) vs ours " \
         "fusion_out.4.weight (512, 512, 3, 3)" in str(e.value)
     assert not any(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------------------------------------
+# frbench import -> restore, on tiny files in the official GFP-GAN layouts
+
+def _tiny_gfpgan_release(fmt: str, seed: int = 3):
+    """A 32 px GFP-GAN (decoder widths <= 8) with random weights, saved under the official key
+    names: the key list of the format's 512 px fixture restricted to the levels a 32 px model
+    has (-> (container, our module))."""
+    from methods.released.base import Converted, build_module
+    clean = fmt == "gfpgan_clean"
+    e = rg.entry("clean" if clean else "v1", 1, False, 32)
+    e["prior_arch"]["max_channels"] = 8
+    torch.manual_seed(seed)
+    m = build_module(Converted("method", "gfpgan", e, {}), "src").eval()
+    with torch.no_grad():  # non-trivial biases / noise scales (a constant would hide swaps)
+        for n, p in m.named_parameters():
+            if p.dim() <= 1 or n.endswith("bias"):
+                p.add_(torch.randn_like(p) * 0.1)
+    ours = m.state_dict()
+    name = of.fixtures_for(fmt)[0]
+    official, seen = {}, set()
+    for entry in of.manifest(name)["tensors"]:
+        k = entry["path"][-1]
+        our, fn = rg.map_generator_key(k, clean)
+        if our in ours:
+            official[k] = (ours[our].view(1, -1, 1, 1) if fn else ours[our]).clone()
+            seen.add(our)
+    assert seen == set(ours)
+    return {"params_ema": official}, m
+
+
+@pytest.fixture
+def cli_env(tmp_path, monkeypatch):
+    import numpy as np
+    import yaml
+    from core.imageio import write_png
+    from method_helpers import tiny_dict
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_dict(tmp_path), sort_keys=False))
+    (tmp_path / "lq").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        write_png(tmp_path / "lq" / f"{i:05d}.png", rng.random((16, 16, 3)).astype(np.float32))
+    return tmp_path
+
+
+@pytest.mark.parametrize("fmt", ["gfpgan_v1", "gfpgan_clean"])
+def test_cli_import_then_restore(cli_env, fmt, capsys):
+    from core.imageio import read_image
+    from methods.trainer import load_for_inference
+    from pipeline.cli import main
+    from pipeline.cmd_train import build_trainee
+    from pipeline.config import load_params
+    tmp = cli_env
+    container, module = _tiny_gfpgan_release(fmt)
+    torch.save(container, tmp / "GFPGAN-32.pth")
+    rc = main(["import", fmt, str(tmp / "GFPGAN-32.pth"), "--name", "gfp_rel", "--write-params",
+               "--set", "prior_arch.max_channels=8"])
+    assert rc == 0, capsys.readouterr().err
+    assert "gfp_rel: {arch: gfpgan" in capsys.readouterr().out
+    ck_path = tmp / "ckpt" / "gfp_rel" / "model.pt"
+    ck = torch.load(ck_path, weights_only=True)
+    assert ck["provenance"]["format"] == fmt and ck["step"] == ck["total_steps"] > 0
+    m = build_trainee("gfp_rel", load_params(tmp / "params.yaml"))
+    load_for_inference(m, ck_path)
+    assert m.cfg.version == ("clean" if fmt == "gfpgan_clean" else "v1")
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(m.eval()(x), module(x))
+    assert main(["restore", "--method", "gfp_rel", "--input", str(tmp / "lq"),
+                 "--output", str(tmp / "restored")]) == 0
+    outs = sorted((tmp / "restored").glob("*.png"))
+    assert len(outs) == 2 and read_image(outs[0]).shape == (32, 32, 3)
+
+
+def test_cli_wrong_files_write_nothing(cli_env, capsys):
+    from pipeline.cli import main
+    tmp = cli_env
+    before = (tmp / "params.yaml").read_text()
+    v1, _ = _tiny_gfpgan_release("gfpgan_v1")
+    torch.save(v1, tmp / "v1.pth")
+    torch.save({"state_dict": {"generator.choice_vector": torch.zeros(1, 256)}}, tmp / "pan.pth")
+    cases = [("gfpgan_clean", "v1.pth", r"format gfpgan_clean: .* not GFPGANv1Clean keys"),
+             ("gfpgan_v1", "pan.pth", r"format gfpgan_v1: no 'params' entry .*state_dict"),
+             ("panini_mfr", "v1.pth", r"format panini_mfr: no 'state_dict' entry .*params_ema"),
+             ("panini_mfr", "pan.pth", r"use format panini_sr")]
+    for fmt, f, pat in cases:
+        rc = main(["import", fmt, str(tmp / f), "--name", "x", "--write-params"])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.startswith("error: ") and "Traceback" not in err, err
+        assert __import__("re").search(pat, err), (pat, err)
+    assert not (tmp / "ckpt" / "x").exists()
+    assert (tmp / "params.yaml").read_text() == before

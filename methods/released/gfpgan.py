@@ -170,19 +170,28 @@ def map_discriminator_key(key: str) -> str:
     return "discriminator." + key
 
 
-def _infer_cm(fmt: str, sd: dict) -> int:
-    """Channel multiplier from the decoder's 64 px up-conv (C(64) = 256 * cm)."""
+def infer_shape(fmt: str, sd: dict) -> tuple[int, int]:
+    """(output size, channel multiplier) from the decoder: size = 2^(number of to_rgbs + 2),
+    multiplier = C(64) / 256 from the 64 px up-conv (1 below 64 px, where it changes nothing)."""
+    n_rgb = len([k for k in sd if re.fullmatch(re.escape(_DEC) + r"to_rgbs\.\d+\.modulated_conv"
+                                                r"\.weight", k)])
+    if n_rgb == 0:
+        raise FormatError(f"format {fmt}: no '{_DEC}to_rgbs.*' (not a GFP-GAN generator)")
+    size = 2 ** (n_rgb + 2)
     k = _DEC + "style_convs.6.modulated_conv.weight"
+    if size < 64:
+        return size, 1
     if k not in sd:
-        raise FormatError(f"format {fmt}: no '{k}' (not a 512 px GFP-GAN generator)")
-    return max(1, int(sd[k].shape[1]) // 256)
+        raise FormatError(f"format {fmt}: no '{k}' (not a GFP-GAN generator)")
+    return size, max(1, int(sd[k].shape[1]) // 256)
 
 
-def entry(version: str, channel_multiplier: int, with_discriminators: bool) -> dict:
-    """The ``methods:`` entry of an imported GFP-GAN (512 -> 512; training values of
-    options/train_gfpgan_v1.yml for a fine-tuning run)."""
+def entry(version: str, channel_multiplier: int, with_discriminators: bool,
+          size: int = 512) -> dict:
+    """The ``methods:`` entry of an imported GFP-GAN (size -> size, 512 for every release;
+    training values of options/train_gfpgan_v1.yml for a fine-tuning run)."""
     return {
-        "arch": "gfpgan", "out_size": 512, "lq_size": 512, "train_preset": "gfpgan",
+        "arch": "gfpgan", "out_size": size, "lq_size": size, "train_preset": "gfpgan",
         "train_overrides": {}, "steps": 800000, "batch_size": 3, "lr": 0.002, "sft": "cs",
         "pixel_weight": 0.1, "pyramid_weight": 1.0, "pyramid_until": 50000,
         "perceptual_weight": 1.0, "style_weight": 50.0,
@@ -193,7 +202,7 @@ def entry(version: str, channel_multiplier: int, with_discriminators: bool) -> d
         "id_weight": 10.0, "id_net": "arcface18", "ema_decay": 0.99778, "hflip": True,
         "landmarks": "", "init_latent_avg": False, "fix_decoder": version == "v1",
         "version": version, "random_init_losses": False,
-        "prior_arch": {"size": 512, "style_dim": 512, "n_mlp": 8,
+        "prior_arch": {"size": size, "style_dim": 512, "n_mlp": 8,
                        "channel_multiplier": channel_multiplier, "max_channels": 512,
                        "lr_mlp": 0.01, "narrow": 1.0},
     }
@@ -208,8 +217,9 @@ def _convert(fmt: str, version: str, container, overrides: Optional[dict],
     if d_files and clean:
         raise FormatError(f"format {fmt}: the clean releases have no discriminators; pass "
                           "net_d* files with format gfpgan_v1")
-    cm = _infer_cm(fmt, sd)
-    config = apply_overrides(entry(version, cm, bool(d_files)), overrides, "the gfpgan entry")
+    size, cm = infer_shape(fmt, sd)
+    config = apply_overrides(entry(version, cm, bool(d_files), size), overrides,
+                             "the gfpgan entry")
     conv = Converted(kind="method", arch="gfpgan", config=config, state={})
     unknown = []
     for k, t in sd.items():
@@ -242,7 +252,7 @@ def _convert(fmt: str, version: str, container, overrides: Optional[dict],
     else:
         conv.notes.append("no discriminators (the release ships the generator only): "
                           "gan_weight and component weights are 0")
-    conv.notes.append(f"GFPGAN{'v1Clean' if clean else 'v1'} at 512 px, channel multiplier "
+    conv.notes.append(f"GFPGAN{'v1Clean' if clean else 'v1'} at {size} px, channel multiplier "
                       f"{cm}, read from '{key}'")
     return conv
 
