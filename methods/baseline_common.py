@@ -42,7 +42,19 @@ def prior_state(checkpoint_dir: str | Path, out_size: int) -> tuple[dict, dict, 
         k[len("generator."):]: v for k, v in ck["model"].items() if k.startswith("generator.")}
     dsd = {k[len("discriminator."):]: v for k, v in ck["model"].items()
            if k.startswith("discriminator.")}
+    prov = ck.get("provenance") or {}
+    if "format" in prov:  # an imported released prior (frbench import / prior.source released)
+        return gsd, dsd, f"{prov.get('source')} (imported as {path})"
     return gsd, dsd, f"{path}@step{ck.get('step')}"
+
+
+def prior_latent_avg(checkpoint_dir: str | Path) -> Optional[torch.Tensor]:
+    """The released prior's own mean w (``latent_avg`` of the StyleGAN2 file, kept by the
+    import), or None for a prior trained here."""
+    from methods.trainer import load_checkpoint
+    ck = load_checkpoint(Path(checkpoint_dir) / "prior" / "model.pt")
+    la = ((ck.get("imported") or {}).get("extras") or {}).get("latent_avg")
+    return la.reshape(1, -1).float() if isinstance(la, torch.Tensor) else None
 
 
 def widen_to_concat(gsd: dict, generator: nn.Module, new_scale: float) -> tuple[dict, dict]:

@@ -57,6 +57,9 @@ class PriorConfig:
     ``ema_decay``: 0.5^(32/10000) ~= 0.99778 at paper scale; the built-in tier uses a faster
     decay because it trains for ~100 steps. ``path_reg_weight`` 0 switches path-length reg off.
     ``train_noise``: "random" (paper) or "fixed" (the generator's noise buffers; deterministic).
+    ``source``: "train" (pretrain it: ``frbench train prior``) or "released" (``frbench train
+    prior`` imports the released FFHQ StyleGAN2 ``stylegan2-ffhq-config-f.pt`` found by the
+    weight resolver instead, as GFP-GAN and pSp start from it; ``arch`` must match the file).
     """
     arch: StyleGAN2Arch
     steps: int
@@ -71,6 +74,7 @@ class PriorConfig:
     stddev_group: int
     hflip: bool
     train_noise: Literal["random", "fixed"] = "random"
+    source: Literal["train", "released"] = "train"
 
     def validate(self, where):
         _check(self.steps >= 1 and self.batch_size >= 1, where, "steps and batch_size must be >= 1")

@@ -29,8 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods.base import Method, TrainContext, prior_arch_for, resize
-from methods.baseline_common import (ID_CROP, ID_WEIGHTS, IdentityLoss, mean_w, prior_state,
-                                     resolve_backbone, weights_cfg)
+from methods.baseline_common import (ID_CROP, ID_WEIGHTS, IdentityLoss, mean_w,
+                                     prior_latent_avg, prior_state, resolve_backbone,
+                                     weights_cfg)
 from methods.prior import build_generator
 from methods.stylegan2 import EqualLinear
 from metrics.backbones import irse_stages
@@ -141,8 +142,12 @@ class PSP(Method):
         load_state(self.generator, gsd, prov, "prior generator")
         self.generator.requires_grad_(False)  # pSp: train_decoder False
         self.provenance["prior"] = prov
+        la = prior_latent_avg(ctx.checkpoint_dir)  # the released file's w_avg (pSp uses it)
         with torch.no_grad():
-            self.latent_avg.copy_(mean_w(self.generator).expand_as(self.latent_avg))
+            w = la if la is not None else mean_w(self.generator)
+            self.latent_avg.copy_(w.to(self.latent_avg).expand_as(self.latent_avg))
+        self.provenance["latent_avg"] = ("latent_avg of the released prior file"
+                                         if la is not None else "mean of 4096 mapped z (seed 0)")
         if c.encoder_init == "irse50":
             self.init_encoder_from_irse50()
         self.id_weight, build = resolve_backbone(self.params, ID_WEIGHTS[c.id_net], c.id_weight,

@@ -57,7 +57,7 @@ def run_cell(method_name: str, testset: str, params, restored_root="restored",
     ckpt = Path(params.train.checkpoint_dir) / method_name / "model.pt"
     if not ckpt.is_file():
         raise FRBenchError(f"{ckpt}: checkpoint missing; train it with "
-                           f"`dvc repro train@{method_name}`")
+                           f"`dvc repro train@{method_name}` (or import it: import@{method_name})")
     load_for_inference(method, ckpt)
     device = device or params.device
     restored = Path(restored_root) / method_name / testset
@@ -73,7 +73,8 @@ def run_cell(method_name: str, testset: str, params, restored_root="restored",
                                bootstrap_samples=ev.bootstrap_samples, cache_dir=ev.cache_dir,
                                search_dirs=tuple(weights.search_dirs))
     summary = {"method": method_name, "arch": params.methods[method_name].arch, "set": testset,
-               "profile": params.profile, **summary}
+               "profile": params.profile, **summary,
+               "method_source": method.provenance.get("source", f"trained: {ckpt}")}
     path = out / "summary.json"
     tmp = path.with_name(f".summary.json.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

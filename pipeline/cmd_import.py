@@ -37,6 +37,9 @@ def add_arguments(p):
                    help="checkpoint root (default: train.checkpoint_dir of --params, else "
                         "checkpoints)")
     p.add_argument("--list", action="store_true", help="list the formats and exit")
+    p.add_argument("--entry", default=None, metavar="NAME",
+                   help="import pipeline.imported.NAME of --params (the DVC import@NAME stage): "
+                        "its file through the weight resolver, configured by methods.NAME")
 
 
 def parse_sets(items: list[str], flag: str = "--set") -> dict:
@@ -97,9 +100,64 @@ def write_params_entry(params_path: str | Path, name: str, entry: dict) -> bool:
     return True
 
 
+def resolve_file(params, weight_name: str, what: str):
+    """A released file through the weight resolver (never random init): ``Resolved``."""
+    from metrics.backbones import resolve_for
+    from metrics.config import WeightsConfig
+    w = params.weights or WeightsConfig(allow_random_init=False, allow_download=False,
+                                        random_init_seed=0)
+    strict = WeightsConfig(allow_random_init=False, allow_download=w.allow_download,
+                           random_init_seed=w.random_init_seed, paths=dict(w.paths or {}),
+                           search_dirs=list(w.search_dirs or []))
+    try:
+        return resolve_for(weight_name, strict)
+    except FRBenchError as e:
+        raise FRBenchError(f"{what}: {e}") from None
+
+
+def import_entry(params, name: str):
+    """Import ``pipeline.imported.<name>`` (file via the resolver) configured exactly as
+    ``methods.<name>`` (the whole entry is passed as overrides, so the checkpoint's config is
+    the params entry; a file that does not fit it is an error)."""
+    from methods.released.base import import_checkpoint
+    from pipeline.config import to_dict
+    pl = params.pipeline
+    if pl is None or name not in pl.imported:
+        raise FRBenchError(f"params: pipeline.imported has no entry '{name}'")
+    spec = pl.imported[name]
+    if name not in (params.methods or {}):
+        raise FRBenchError(f"params: pipeline.imported.{name}: no methods.{name} entry")
+    src = resolve_file(params, spec.file, f"pipeline.imported.{name}.file")
+    extras = {r: resolve_file(params, w, f"pipeline.imported.{name}.extras.{r}").path
+              for r, w in spec.extras.items()} or None
+    entry = to_dict(params.methods[name])
+    return import_checkpoint(spec.format, src.path, name, out_root=params.train.checkpoint_dir,
+                             overrides=entry, extras=extras, params=params)
+
+
+def import_prior(params, out_dir: str | Path):
+    """``prior.source: released``: import the released FFHQ StyleGAN2 (weight
+    ``stylegan2_ffhq_1024``) as the prior checkpoint, configured by the ``prior`` section (its
+    ``arch`` must match the file: else an error naming the mismatching shapes)."""
+    from methods.released.base import import_checkpoint
+    from pipeline.config import to_dict
+    src = resolve_file(params, "stylegan2_ffhq_1024", "prior.source: released")
+    out = Path(out_dir)
+    if out.name != "prior":
+        raise FRBenchError(f"--out {out}: the imported prior is written to <dir>/prior")
+    return import_checkpoint("rosinality_stylegan2", src.path, "prior", out_root=out.parent,
+                             overrides=to_dict(params.prior), params=params)
+
+
 def run(args) -> int:
     if args.list:
         print(format_table())
+        return 0
+    if args.entry:
+        from pipeline.config import load_params
+        imp = import_entry(load_params(args.params), args.entry)
+        log.info("%s: %s (%s) -> %s", args.entry, imp.source, imp.converted.config["arch"],
+                 imp.path)
         return 0
     if not args.format or not args.src or not args.name:
         raise FRBenchError("usage: frbench import FORMAT SRC --name NAME (frbench import --list "

@@ -400,9 +400,10 @@ def _source(src: Any) -> tuple[Any, str, str]:
     return src, "memory:<in-memory container>", "<in-memory container>"
 
 
-def _existing_is_import(path: Path) -> bool:
+def is_imported_checkpoint(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a checkpoint written by ``import_checkpoint``."""
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
+        ck = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:
         return False
     return isinstance(ck, dict) and isinstance(ck.get("provenance"), dict) \
@@ -469,7 +470,7 @@ def import_checkpoint(fmt_name: str, src: Any, name: str, out_root: Optional[str
     if out_root is not None:
         out = Path(out_root) / name
         path = out / "model.pt"
-        if path.exists() and not _existing_is_import(path):
+        if path.exists() and not is_imported_checkpoint(path):
             raise FRBenchError(f"{path}: exists and is not an imported checkpoint (a trained "
                                "model?); choose another --name or move it away first")
         _atomic_save(ck, path)
