@@ -347,7 +347,7 @@ class GFPGAN(Method):
     def setup_training(self, ctx: TrainContext):
         from methods.trainer import load_state
         c = self.cfg
-        gsd, _, prov = prior_state(ctx.checkpoint_dir, self.out_size)
+        gsd, _, prov = prior_state(ctx.checkpoint_dir, self.out_size, ctx.allow_partial)
         if self.clean:  # the prior's equalised-lr weights -> the clean parameterisation
             gsd = equalized_to_clean_state(gsd, self.prior_arch.lr_mlp)
             prov = f"{prov} (converted to the clean layers)"

@@ -11,7 +11,13 @@ docs/architecture.md) atomically and returns the summary dict.
 
 Pairing: restored file ``<id><suffix>.<ext>`` matches GT ``<id>.<ext'>`` when the stems are
 equal, or after stripping one ``_<digits>`` suffix (GFPGAN/RestoreFormer ``restored_faces/*_00``).
-Missing or extra files, two restored files for one GT, or size mismatches are errors.
+Missing or extra files, two restored files for one GT, or size mismatches are errors. Every
+image's header is checked (readable, within ``core.imageio.MAX_PIXELS``, GT at least
+``MIN_SIDE`` px) before any pixel is decoded, and ``out`` is checked against the output-folder
+rules (``core.outputs``: never an input, never a folder frbench did not make) before any work.
+Non-finite values (the PSNR of an image identical to its GT is +inf) are written to
+``summary.json`` as null plus ``<key>_nonfinite: "inf"`` (``core.manifest.encode_nonfinite``);
+``per_image.csv`` spells them ``inf``; ``read_summary`` reads them back as floats.
 """
 from __future__ import annotations
 
@@ -33,7 +39,9 @@ from metrics import METRICS
 from metrics import functional as MF
 from metrics.protocols import Protocol, get_protocol
 from core.errors import FRBenchError
-from core.imageio import atomic_dir, list_images, read_image
+from core.imageio import MIN_SIDE, image_size, list_images, read_image
+from core.manifest import decode_nonfinite, dumps_json
+from core.outputs import atomic_dir, check_output_dir
 
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 1
@@ -78,6 +86,22 @@ def pair_files(restored: str | os.PathLike, gt: str | os.PathLike) -> list[tuple
         raise FRBenchError(f"cannot pair {restored} with {gt}: " + "; ".join(parts)
                            + ". Names must match (a trailing _NN suffix is allowed).")
     return [(k, rmap[k], gmap[k]) for k in sorted(gmap)]
+
+
+def check_headers(pairs: list[tuple[str, Path, Path]]) -> None:
+    """Every restored and GT image of ``pairs`` readable from its header, within the pixel
+    limit, and GT images at least ``MIN_SIDE`` px (no pixel decoded)."""
+    for _, rp, gp in pairs:
+        image_size(rp)
+        w, h = image_size(gp)
+        if min(w, h) < MIN_SIDE:
+            raise FRBenchError(f"{gp}: GT image is {w}x{h} px, below the minimum face side of "
+                               f"{MIN_SIDE} px")
+
+
+def read_summary(path: str | os.PathLike) -> dict:
+    """``summary.json`` with its non-finite values restored (null + ``*_nonfinite`` -> float)."""
+    return decode_nonfinite(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def file_sha256(path: Path) -> str:
@@ -147,6 +171,8 @@ class Evaluator:
                                     random_init_seed=0)
         self.weights = weights
         self.search_dirs = tuple(search_dirs)
+        from core.environment import check_device
+        check_device(device, "device")
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise FRBenchError(f"device '{device}' requested but CUDA is not available")
         self.device = torch.device(device)
@@ -156,6 +182,9 @@ class Evaluator:
         self.cache_dir = Path(cache_dir)
         self.bootstrap_samples = (self.protocol.bootstrap_samples if bootstrap_samples is None
                                   else int(bootstrap_samples))
+        if self.bootstrap_samples < 0:
+            raise FRBenchError(f"bootstrap_samples must be >= 0 (0 = no confidence intervals), "
+                               f"got {self.bootstrap_samples}")
         self.provenance: dict[str, str] = {}
         self._gt_mem: dict[tuple, object] = {}
         self._gt_mem_bytes = 0
@@ -238,12 +267,17 @@ class Evaluator:
         os.replace(tmp, path)
 
     # -- main ------------------------------------------------------------------------------
-    def evaluate(self, restored, gt, out=None) -> dict:
+    def evaluate(self, restored, gt, out=None, force: bool = False) -> dict:
+        """Score ``restored`` against ``gt``; write ``out`` (see the module doc) when given.
+        ``force``: ``out`` may replace a folder frbench made as another kind of output."""
         import torch
         from tqdm import tqdm
 
         proto, mset = self.protocol, set(self.metrics)
+        if out is not None:
+            check_output_dir(out, "evaluation", (restored, gt), force)
         pairs = pair_files(restored, gt)
+        check_headers(pairs)
         ids = [p[0] for p in pairs]
         gt_hashes = [file_sha256(g) for _, _, g in pairs]
         need_inception = bool(mset & {"fid", "kid"})
@@ -323,7 +357,7 @@ class Evaluator:
                 extra["kid_subset_size"] = min(proto.kid_subset_size, len(pairs))
         summary = self._summary(ids, per_image, set_metrics, extra)
         if out is not None:
-            write_results(out, ids, per_image, summary)
+            write_results(out, ids, per_image, summary, inputs=(restored, gt), force=force)
         return summary
 
     def _reference(self, fid_key, gf) -> _Ref:
@@ -459,23 +493,26 @@ class Evaluator:
         }
 
 
-def write_results(out, ids, per_image: dict, summary: dict) -> None:
+def write_results(out, ids, per_image: dict, summary: dict, inputs=(), force: bool = False) -> None:
     """Write ``per_image.csv`` and ``summary.json`` into ``out`` atomically (whole folder)."""
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "evaluation", inputs, force) as tmp:
         with open(tmp / "per_image.csv", "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             cols = list(per_image)
             w.writerow(["id"] + cols)
             for i, id_ in enumerate(ids):
                 w.writerow([id_] + [repr(float(per_image[c][i])) for c in cols])
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        (tmp / "summary.json").write_text(dumps_json(summary, indent=2) + "\n", encoding="utf-8")
 
 
 def evaluate_folders(restored, gt, protocol: str | Protocol, metrics=None, out=None, *,
-                     evaluator: Optional[Evaluator] = None, **kwargs) -> dict:
+                     evaluator: Optional[Evaluator] = None, force: bool = False,
+                     **kwargs) -> dict:
     """Score ``restored`` against ``gt`` (see module docstring). ``kwargs`` go to ``Evaluator``
     (weights, device, batch_size, cache_dir, search_dirs, bootstrap_samples); pass ``evaluator``
     to reuse networks across calls (its protocol and metrics must match)."""
+    if out is not None:  # before any network is built
+        check_output_dir(out, "evaluation", (restored, gt), force)
     if evaluator is None:
         evaluator = Evaluator(protocol, metrics, **kwargs)
     else:
@@ -484,4 +521,4 @@ def evaluate_folders(restored, gt, protocol: str | Protocol, metrics=None, out=N
                                                evaluator.protocol.select(metrics) != evaluator.metrics):
             raise FRBenchError("evaluate_folders: the evaluator was built for another protocol "
                                "or metric set")
-    return evaluator.evaluate(restored, gt, out)
+    return evaluator.evaluate(restored, gt, out, force=force)

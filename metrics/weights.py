@@ -242,4 +242,5 @@ def load_state_dict(res: Resolved, allow_numpy: bool = False):
         with ctx:
             return torch.load(res.path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise FRBenchError(f"{res.path}: cannot load weights ({e.__class__.__name__}: {e})") from None
+        from core.errors import load_error
+        raise load_error(res.path, e, "weight file", "replace it with the official file") from None
