@@ -353,7 +353,7 @@ def cli_env(tmp_path, monkeypatch):
     (tmp_path / "lq").mkdir()
     rng = np.random.default_rng(0)
     for i in range(2):
-        write_png(tmp_path / "lq" / f"{i:05d}.png", rng.random((16, 16, 3)).astype(np.float32))
+        write_png(tmp_path / "lq" / f"{i:05d}.png", rng.random((32, 32, 3)).astype(np.float32))
     return tmp_path
 
 
