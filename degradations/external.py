@@ -15,8 +15,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core.errors import FRBenchError
-from core.imageio import atomic_dir, list_images, read_image, write_png
+from core.imageio import list_images, read_image, write_png
 from core.manifest import SUITE_VERSION, library_versions, sha256_file, write_json
+from core.outputs import atomic_dir, check_output_dir
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,12 @@ def _take(src: Path, dst_dir: Path) -> tuple[Path, str]:
 
 
 def import_pairs(lq: str | Path, gt: str | Path, out: str | Path, set_name: str,
-                 n: int = 0) -> dict:
+                 n: int = 0, force: bool = False) -> dict:
     """Build test set ``out`` from the folder pair; returns its manifest. ``n``: the first n
-    pairs by name (0 = all)."""
+    pairs by name (0 = all). ``out`` follows the output-folder rules (core/outputs.py; the
+    pair folders are inputs: never written, never inside ``out``)."""
     lq, gt = Path(lq), Path(gt)
+    check_output_dir(out, "testset", [lq, gt], force)
     lq_files = {p.stem: p for p in list_images(lq)}
     gt_files = {p.stem: p for p in list_images(gt)}
     only_lq = sorted(set(lq_files) - set(gt_files))
@@ -58,7 +61,7 @@ def import_pairs(lq: str | Path, gt: str | Path, out: str | Path, set_name: str,
             raise FRBenchError(f"{lq}: asked for {n} pairs but the folders hold {len(ids)}")
         ids = ids[:n]
     images, sizes = {}, set()
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "testset", [lq, gt], force) as tmp:
         (tmp / "gt").mkdir()
         (tmp / "lq").mkdir()
         for id_ in tqdm(ids, desc=f"external {set_name}", disable=len(ids) < 50):

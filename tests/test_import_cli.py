@@ -3,14 +3,12 @@ and ``load_for_inference`` as for a trained model; wrong files fail clearly, wri
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
 
-from core.errors import FRBenchError
 from method_helpers import tiny_dict
 from pipeline.cli import main
 

@@ -26,11 +26,10 @@ def _params(names):
 
 
 @pytest.fixture(autouse=True)
-def _threads():
-    """Two threads (the CI machine's cores): the 64-512 px forwards dominate these tests."""
-    import os
+def _one_thread():
+    """One thread: on shared cores OpenMP spin-waiting makes 2 threads several times slower."""
     n = torch.get_num_threads()
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
 

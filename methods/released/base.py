@@ -418,7 +418,7 @@ def import_checkpoint(fmt_name: str, src: Any, name: str, out_root: Optional[str
     build and load only). ``extras``: {role: path or container} for formats that take more than
     one file (e.g. GPEN's discriminator). Raises FRBenchError before writing anything when the
     file does not fit."""
-    from methods.trainer import FORMAT, _atomic_save, _jsonable
+    from methods.trainer import FORMAT, _jsonable
 
     fmt = get_format(fmt_name)
     container, source, label = _source(src)
@@ -468,15 +468,19 @@ def import_checkpoint(fmt_name: str, src: Any, name: str, out_root: Optional[str
     }
     path = None
     if out_root is not None:
+        from core.outputs import atomic_dir
         out = Path(out_root) / name
         path = out / "model.pt"
         if path.exists() and not is_imported_checkpoint(path):
             raise FRBenchError(f"{path}: exists and is not an imported checkpoint (a trained "
                                "model?); choose another --name or move it away first")
-        _atomic_save(ck, path)
-        from core.imageio import atomic_write_text
-        atomic_write_text(out / "import.json", json.dumps(
-            {"name": name, "kind": ck["kind"], "arch": arch, "entry": conv.config,
-             "provenance": provenance, "notes": conv.notes}, indent=1, default=str) + "\n")
+        inputs = [src] if isinstance(src, (str, os.PathLike)) else []
+        inputs += [x for x in (extras or {}).values() if isinstance(x, (str, os.PathLike))]
+        with atomic_dir(out, "checkpoint", inputs) as tmp:
+            torch.save(ck, tmp / "model.pt")
+            (tmp / "import.json").write_text(json.dumps(
+                {"name": name, "kind": ck["kind"], "arch": arch, "entry": conv.config,
+                 "provenance": provenance, "notes": conv.notes}, indent=1, default=str) + "\n",
+                encoding="utf-8")
         log.info("%s: imported %s (%s) -> %s", name, label, fmt.name, path)
     return Imported(module, conv, ck, path, source)

@@ -20,14 +20,15 @@ from __future__ import annotations
 
 from typing import Optional
 
-from methods.released.base import Converted, Format, FormatError, apply_overrides, tensors_of
+from methods.released.base import (Converted, Format, FormatError, apply_overrides,
+                                   tensors_of)
 
 
 def _convert(fmt: str, arch: str, marker: str, container, overrides: Optional[dict]):
-    sd = tensors_of(fmt, container, None, f"raw {arch} state dict")
-    if isinstance(container.get("state_dict"), dict):
+    if isinstance(container, dict) and isinstance(container.get("state_dict"), dict):
         raise FormatError(f"format {fmt}: a wrapped checkpoint ('state_dict'); expected the raw "
                           "state dict of the released file")
+    sd = tensors_of(fmt, container, None, f"raw {arch} state dict")
     if not any(k.endswith(marker) for k in sd):
         raise FormatError(f"format {fmt}: no '{marker}' key (first keys: "
                           f"{', '.join(list(sd)[:5])}); not the {arch} file")
