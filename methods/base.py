@@ -204,6 +204,12 @@ def prior_arch_for(name: str, label: str, out_size: int, params: Any, own: Any =
     return arch
 
 
+def stddev_group_of(params: Any) -> int:
+    """``params.prior.stddev_group`` (the prior's discriminator minibatch-stddev group), 4 (the
+    StyleGAN2 default) when there is no prior section (an imported entry with its own arch)."""
+    return int(getattr(getattr(params, "prior", None), "stddev_group", 4))
+
+
 def r1_penalty(discriminator: nn.Module, real: torch.Tensor) -> torch.Tensor:
     """R1 (Mescheder et al. 2018): batch mean of ``||grad_x D(x)||^2`` on real images, in float32
     outside autocast (fp16 gradients of D are not reliable). The caller scales it by

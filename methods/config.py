@@ -136,6 +136,17 @@ class DREConfig:
                "momentum in [0,1), temperature > 0")
 
 
+@dataclass
+class DREArch:
+    """The DRE's shape only (a Panini entry's own ``dre_arch``, e.g. an imported Panini MFR)."""
+    widths: list[int]
+    input_size: int
+
+    def validate(self, where):
+        _check(len(self.widths) == 3 and all(w > 0 for w in self.widths), f"{where}.widths",
+               "three positive conv widths")
+
+
 # ------------------------------------------------------------------------------------------
 # The shared trainer
 
@@ -190,7 +201,12 @@ class PaniniConfig:
 
     ``n_fusion``: number of fused generator levels (the lowest resolutions, 5 in the paper).
     ``fuse_point``: "block" (after the 2nd StyledConv, before ToRGB) or "post_rgb" (after ToRGB,
-    the reference's exact point; then the top level only reaches RGB through later layers).
+    the reference's exact point: the official forward loop fuses at the start of each generator
+    step; then the top level only reaches RGB through later layers). Imported releases and the
+    paper profile use post_rgb; the built-in tier uses block, because there the top fused level
+    (64 px) is the output resolution and a post_rgb fusion at it would never reach the image.
+    ``prior_arch`` / ``dre_arch``: the entry's own generator / DRE shape (imported releases);
+    null = the ``prior`` / ``dre`` sections.
     ``ife_channels``: IFE level width (512 in the paper, capped by the generator width when 0).
     ``rrdb_channels``/``num_rrdb``: RRDB front end (8/2 for MFR, 64/23 for SR).
     Losses (§2.7): ``l1_weight`` 1, ``perceptual_weight`` 1e-2, ``gan_weight`` 1e-2.
@@ -228,6 +244,7 @@ class PaniniConfig:
     init_latent_avg: bool = False  # start the latent head at the prior's mean w (pSp's trick)
 
     prior_arch: Optional[StyleGAN2Arch] = None  # own generator shape (imported); null = prior.arch
+    dre_arch: Optional[DREArch] = None  # own DRE shape (imported MFR); null = the dre section
 
     def validate(self, where):
         _check_training(self, where)
@@ -322,6 +339,8 @@ class GFPGANConfig:
     GFPGAN's FFHQ_eye_mouth_landmarks_512.pth. ``component_channels``: the component D widths
     (64, 128, 256). ``init_latent_avg``: start the W+ head at the prior's mean w (not in v1).
     ``fix_decoder``: the official option (true for v1): false fine-tunes the prior with the U-Net.
+    ``version``: "v1" (GFPGANv1, the paper's model) or "clean" (GFPGANv1Clean, the v1.2-1.4
+    releases: the same parameters with plain layers and bilinear resampling, methods/gfpgan.py).
     """
     arch: Literal["gfpgan"]
     out_size: int
@@ -351,6 +370,7 @@ class GFPGANConfig:
     landmarks: str = ""
     init_latent_avg: bool = False
     fix_decoder: bool = True
+    version: Literal["v1", "clean"] = "v1"
     random_init_losses: bool = False
     train_overrides: dict[str, Any] = field(default_factory=dict)
 

@@ -27,7 +27,9 @@ def add_arguments(p):
                    help="override a key of the entry (dotted keys reach nested ones, e.g. "
                         "lq_size=64, prior_arch.narrow=0.5); values are YAML")
     p.add_argument("--extra", dest="extras", action="append", default=[], metavar="ROLE=FILE",
-                   help="a second file of the release (gpen_bfr: d=GPEN-BFR-512-D.pth)")
+                   help="another file of the release (gpen_bfr: d=GPEN-BFR-512-D.pth; gfpgan_v1: "
+                        "net_d=, net_d_left_eye=, net_d_right_eye=, net_d_mouth= the four "
+                        "BasicSR discriminator files)")
     p.add_argument("--write-params", action="store_true",
                    help="add the methods entry to --params (methods imports only)")
     p.add_argument("--params", default="params.yaml")

@@ -66,7 +66,7 @@ def test_released_entries_are_what_the_formats_print():
         check_layout(spec.format, of.shape_container(fx), name, meta=True,
                      overrides=to_dict(p.methods[name]))
         checked.append(name)
-    assert "gpen" in checked
+    assert {"gpen", "gfpgan", "gfpgan_v13", "gfpgan_v14"} <= set(checked)
 
 
 def test_released_preflight_names_each_missing_file(tmp_path, monkeypatch):
@@ -79,16 +79,17 @@ def test_released_preflight_names_each_missing_file(tmp_path, monkeypatch):
     msg = str(e.value)
     for needed in ("GPEN-BFR-512.pth", "pt_inception-2015-12-05-6726825d.pth",
                    "vgg16-397923af.pth", "resnet18_110.pth", "inception_FFHQ_512-f7b384ab.pth",
-                   "datasets/celeba_test/lq", "datasets/celeba_test/gt"):
+                   "datasets/celeba_test/lq", "datasets/celeba_test/gt", "GFPGANv1.pth",
+                   "GFPGANv1.3.pth", "GFPGANv1.4.pth"):
         assert needed in msg, needed
     assert "Put it at" in msg and "weights.paths.gpen_bfr_512" in msg
     n = int(re.match(r"(\d+) missing input", msg).group(1))
-    assert n == 7
+    assert n == 10
     (tmp_path / "weights").mkdir()
     (tmp_path / "weights" / "GPEN-BFR-512.pth").write_bytes(b"x")  # found by search_dirs
     with pytest.raises(FRBenchError) as e:
         check(p)
-    assert "GPEN-BFR-512.pth" not in str(e.value) and str(e.value).startswith("6 missing")
+    assert "GPEN-BFR-512.pth" not in str(e.value) and str(e.value).startswith("9 missing")
 
 
 def test_released_external_testset_is_taken_as_is(tmp_path):

@@ -11,13 +11,17 @@ from typing import Any
 
 
 def _load_formats() -> dict[str, Any]:
-    from methods.released import gpen, identity, psp, stylegan2
+    from methods.released import gfpgan, gpen, identity, panini, psp, stylegan2
     table: dict[str, Any] = {
         "rosinality_stylegan2": stylegan2.FORMAT,
         "gpen_bfr": gpen.FORMAT,
         "psp": psp.FORMAT,
         "arcface_resnet18": identity.ARCFACE18,
         "irse50": identity.IRSE50_FORMAT,
+        "gfpgan_v1": gfpgan.V1,
+        "gfpgan_clean": gfpgan.CLEAN,
+        "panini_mfr": panini.MFR,
+        "panini_sr": panini.SR,
     }
     return table
 
