@@ -14,6 +14,7 @@ from typing import Any, Literal, Optional
 
 from core.config import build, read_yaml, to_dict  # noqa: F401  (re-exported for the pipeline)
 from core.errors import FRBenchError
+from core.numerics import NumericsConfig
 
 
 # --------------------------------------------------------------------------------------------
@@ -48,11 +49,14 @@ class RegressionConfig:
     """``frbench compare``: ``baseline`` git revision, ``metrics_file`` compared with
     ``dvc metrics diff``, ``rules`` per metric name (a key of the flattened metric path's last
     part; ``deg_*`` style prefixes match with a trailing ``*``). A metric is a regression when it
-    moved in the worse direction by more than ``atol`` AND more than ``rtol`` x |old|."""
+    moved in the worse direction by more than ``atol`` AND more than ``rtol`` x |old| AND, where
+    per-image values exist at both revisions, the 95% paired-bootstrap CI of the mean per-image
+    difference (``bootstrap_samples`` resamples) lies on the worse side of zero."""
     baseline: str
     rules: dict[str, RegressionRule]
     metrics_file: str = "reports/metrics.json"
     out: str = "reports/regression.md"
+    bootstrap_samples: int = 2000
 
 
 @dataclass
@@ -214,6 +218,7 @@ class Params:
     report: Optional[ReportConfig] = None
     regression: Optional[RegressionConfig] = None
     pipeline: Optional[PipelineConfig] = None
+    numerics: Optional[NumericsConfig] = None   # core/numerics.py (read by the entry points)
 
     def validate(self, where: str) -> None:
         from core.environment import check_device

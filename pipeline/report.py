@@ -330,4 +330,5 @@ def write_report(params, results_root="results", out_dir=None, restored_root="re
     html = render_html(params, df, metrics, rows, tables, figs, theta, builtin, hib,
                        restored_root=restored_root)
     w("index.html", html)
+    files += __import__("pipeline.records", fromlist=["x"]).write_records(params, out, results_root)
     return {"files": files, "metrics": mj}
