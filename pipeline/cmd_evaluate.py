@@ -1,13 +1,14 @@
 """``frbench evaluate``: score a folder of restored images against GT under a named protocol.
 
-    frbench evaluate --restored DIR --gt DIR --protocol NAME --out DIR
+    frbench evaluate --restored DIR [--gt DIR] --protocol NAME --out DIR
                      [--metrics psnr,ssim,...] [--device cpu|cuda] [--allow-random-init]
                      [--weights-dir DIR ...] [--batch-size N] [--params params.yaml] [--force]
 
 Weights settings come from ``params.yaml`` (``weights:``) when it exists, else the safe defaults
 (no random init, no downloads); the flags override them. Writes ``per_image.csv`` and
 ``summary.json`` into ``--out`` (atomically; never over an input or a folder frbench did not
-make, see ``core.outputs``) and prints the means.
+make, see ``core.outputs``) and prints the means. Without ``--gt`` only no-reference metrics
+(``--metrics niqe``) are accepted.
 """
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ log = logging.getLogger(__name__)
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--restored", required=True, help="folder of restored images")
-    p.add_argument("--gt", required=True, help="folder of ground-truth images (same names)")
+    p.add_argument("--gt", default=None,
+                   help="folder of ground-truth images (same names); omit it to score "
+                        "no-reference metrics only (--metrics niqe)")
     p.add_argument("--protocol", default=None,
                    help="named protocol (builtin, panini, gfpgan_celeba_test); "
                         "default: params.yaml evaluate.protocol")

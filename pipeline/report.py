@@ -293,7 +293,7 @@ def write_report(params, results_root="results", out_dir=None, restored_root="re
                  theta_path=None) -> dict:
     """Write every report file; returns {'files': [...], 'metrics': metrics.json dict}."""
     from core.manifest import dumps_json
-    from pipeline import plots
+    from pipeline import landmark_figure, plots
     from pipeline.html import render_html
 
     rc = params.report
@@ -323,10 +323,12 @@ def write_report(params, results_root="results", out_dir=None, restored_root="re
           (f"> {t.note}\n\n" if t.note else "") + md_table(t.header, t.body) + "\n")
         w(f"tables/{t.tid}.csv", pd.DataFrame(t.records).to_csv(index=False, float_format="%.6g"))
     figs = plots.make_all(df, metrics, rows, theta, published, results_root, out / "figures", hib)
+    figs += landmark_figure.figures(params, out / "figures")  # dlib on the test faces + finding
     files += figs
     mj = metrics_json(rows, theta)
     w("metrics.json", dumps_json(mj, indent=2, sort_keys=True) + "\n")
     html = render_html(params, df, metrics, rows, tables, figs, theta, builtin, hib,
                        restored_root=restored_root)
     w("index.html", html)
+    files += __import__("pipeline.records", fromlist=["x"]).write_records(params, out, results_root)
     return {"files": files, "metrics": mj}

@@ -19,6 +19,7 @@ def _params(tmp, **pipeline):
     d["pipeline"].update(pipeline)
     d["report"]["published_dir"] = str(ROOT / "reports" / "published")
     d["testsets"]["out_dir"] = str(tmp / "testsets")
+    d["testsets"]["src"] = str(tmp / "hq")  # absent: no dlib landmark figure (its own test)
     d["mlflow"]["enabled"] = False
     return build(Params, d)
 
@@ -57,7 +58,7 @@ def fake(tmp_path):
     p = _params(tmp_path, train=["bicubic", "panini", "panini_sr", "psp"],
                 methods=["bicubic", "panini"], testsets=["mfr", "ladder"],
                 sr_methods=["psp"], sr_testsets=["sr"], ablations=["panini_sr"],
-                ablation_testsets=["ladder"], theta_method="panini")
+                ablation_testsets=["ladder"], theta={"panini": "ladder"})
     return p, res, tmp_path
 
 
