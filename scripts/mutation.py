@@ -461,6 +461,9 @@ def trace_tests(tree: Path, tests: list[str], files: list[Path], work: Path, tim
     if rc is None or not out.is_file():
         sys.exit(f"the traced test run failed (rc={rc}); see {work / 'trace.log'}")
     data = json.loads(out.read_text())
+    if not any(t != "<import>" and not t.startswith("fixture:") for t in data):
+        tail = (work / "trace.log").read_text(errors="replace").splitlines()[-30:]
+        sys.exit("the traced test run collected no test:\n" + "\n".join(tail))
     bad = sorted(t for t, d in data.items() if d["failed"])
     if bad:
         print(f"warning: {len(bad)} pool test(s) fail on the unmutated code and are not used: "
