@@ -28,20 +28,22 @@ MAX_TILE_PX = 256      # tiles of larger images are downsampled (area) to this s
 CSS = """
 .dd-set{margin:.6em 0}.dd-set>summary{cursor:pointer;font-weight:600}
 .dd-cell{margin:.4em 0 1em}.dd-row{display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start}
-.dd-row>b{width:3.6em;font-size:.85em;color:#444;padding-top:40px}
+.dd-row>b{width:100%;font-size:.85em;color:#444;margin-bottom:-4px}
 figure.dd{margin:0;cursor:zoom-in;border:1px solid #ddd;background:#fff;padding:3px;border-radius:4px}
 figure.dd:hover{border-color:#4a7bd0}
-.dd-tiles{display:flex;gap:2px}.dd-tile{position:relative;width:96px;height:96px}
-.dd-tile img{width:96px;height:96px;image-rendering:pixelated;display:block}
+.dd-tiles{display:flex;gap:2px}.dd-tile{position:relative;width:86px;height:86px}
+.dd-tile img{width:86px;height:86px;image-rendering:pixelated;display:block}
 .dd-tile span{position:absolute;left:0;right:0;bottom:0;background:rgba(0,0,0,.62);color:#fff;
  font:10px/1.25 ui-monospace,monospace;padding:1px 2px;white-space:nowrap;overflow:hidden}
 .dd-tile span.top{top:0;bottom:auto;background:rgba(0,0,0,.45)}
-figure.dd figcaption{font:10.5px/1.3 ui-monospace,monospace;color:#333;max-width:396px;white-space:normal}
+figure.dd figcaption{font:10.5px/1.3 ui-monospace,monospace;color:#333;max-width:352px;white-space:normal}
 #zoom{display:none;position:fixed;inset:0;background:rgba(20,20,20,.88);z-index:10;
  align-items:center;justify-content:center;flex-direction:column;color:#eee}
 #zoom .zbox{display:flex;gap:16px;align-items:flex-start;flex-wrap:wrap;justify-content:center}
 #zoom .cmp{position:relative;width:min(60vh,520px);height:min(60vh,520px)}
 #zoom .cmp img{position:absolute;inset:0;width:100%;height:100%;image-rendering:pixelated}
+#zoom .cmp .bar{position:absolute;top:0;bottom:0;width:2px;margin-left:-1px;background:#fff;
+ box-shadow:0 0 3px #000;pointer-events:none}
 #zoom .side img{width:min(28vh,250px);height:min(28vh,250px);image-rendering:pixelated;display:block}
 #zoom .side{display:flex;flex-direction:column;gap:6px;font-size:12px}
 #zoom input[type=range]{width:min(60vh,520px)}#zoom .hint{font-size:12px;margin:6px}
@@ -53,7 +55,8 @@ JS = """
   var z=document.getElementById('zoom'); if(!z) return;
   var rs=z.querySelector('.rs'), gt=z.querySelector('.gt'), lq=z.querySelector('.lq'),
       df=z.querySelector('.df'), cap=z.querySelector('.zcap'), sl=z.querySelector('input');
-  function clip(){ rs.style.clipPath='inset(0 '+(100-sl.value)+'% 0 0)'; }
+  var bar=z.querySelector('.bar');
+  function clip(){ rs.style.clipPath='inset(0 '+(100-sl.value)+'% 0 0)'; bar.style.left=sl.value+'%'; }
   sl.addEventListener('input',clip);
   document.querySelectorAll('figure.dd').forEach(function(f){
     f.addEventListener('click',function(){
@@ -65,11 +68,13 @@ JS = """
   });
   z.addEventListener('click',function(e){ if(e.target===z||e.target.classList.contains('close')) z.style.display='none'; });
   document.addEventListener('keydown',function(e){ if(e.key==='Escape') z.style.display='none'; });
+  if(location.hash==='#zoom-first'){ var f=document.querySelector('figure.dd'); if(f) f.click(); }
 })();
 """
 
 MODAL = ("<div id='zoom'><div class='zcap hint'></div><div class='zbox'><div>"
-         "<div class='cmp'><img class='gt' alt='GT'><img class='rs' alt='restored'></div>"
+         "<div class='cmp'><img class='gt' alt='GT'><img class='rs' alt='restored'>"
+         "<div class='bar'></div></div>"
          "<div class='lab'><span>◀ restored</span><span>GT ▶</span></div>"
          "<input type='range' min='0' max='100' value='50' aria-label='before/after slider'>"
          "</div><div class='side'><span>LQ input</span><img class='lq' alt='LQ'>"

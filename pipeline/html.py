@@ -42,6 +42,11 @@ dl.facts dt{color:#555} dl.facts dd{margin:0}
 """
 
 JS = """
+(function(){ // index.html#only-<section>: that section at the top (headless screenshots)
+  var h=location.hash; if(h.indexOf('#only-')!==0) return;
+  var t=document.getElementById(h.slice(6)); if(!t) return;
+  for(var e=t.previousElementSibling;e;e=e.previousElementSibling) e.style.display='none';
+})();
 document.querySelectorAll('table.sortable').forEach(function(t){
   t.querySelectorAll('th').forEach(function(th,i){
     th.addEventListener('click',function(){
@@ -134,6 +139,32 @@ def _git(*args) -> str:
         return ""
 
 
+def _machine() -> dict:
+    """CPU model, core count, NVIDIA GPU names and OS, read without importing torch."""
+    import platform
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")),
+                       cpu)
+    except OSError:
+        pass
+    gpus = []
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        try:
+            gpus += [ln.split(":", 1)[1].strip() for ln in info.read_text().splitlines()
+                     if ln.startswith("Model:")]
+        except OSError:
+            pass
+    try:
+        from importlib.metadata import version
+        torch_v = version("torch")
+    except Exception:  # noqa: BLE001
+        torch_v = "not installed"
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": ", ".join(gpus), "torch": torch_v,
+            "system": f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"}
+
+
 def header_facts(params, rows) -> list[tuple[str, str]]:
     """(label, text) pairs of the report header: commit, date, profile, machine, torch."""
     commit = _git("rev-parse", "--short=12", "HEAD") or "unknown"
@@ -144,15 +175,10 @@ def header_facts(params, rows) -> list[tuple[str, str]]:
     sde = os.environ.get("SOURCE_DATE_EPOCH")  # reproducible builds: a fixed date on request
     now = (datetime.fromtimestamp(int(sde), timezone.utc) if sde and sde.isdigit()
            else datetime.now(timezone.utc))
-    try:
-        from core.environment import environment
-        env = environment()
-    except Exception:  # noqa: BLE001
-        env = {}
-    machine = env.get("cpu", "unknown")
-    if env.get("torch_threads"):
-        machine += f", {env['torch_threads']} torch threads"
-    machine += f", GPU {env['gpu']}" if env.get("gpu") else ", no GPU"
+    env = _machine()
+    machine = env["cpu"] + f", {env['cores']} cores" + (f", GPU {env['gpu']}" if env["gpu"]
+                                                         else ", no GPU")
+    machine += f" ({env['system']})"
     eval_torch = sorted({str((r.get("versions") or {}).get("torch")) for r in rows
                          if (r.get("versions") or {}).get("torch")})
     torch_txt = env.get("torch", "unknown")
@@ -195,7 +221,8 @@ def _leaderboard(df, metrics, hib) -> str:
         o.append(f"<h3>Test set <code>{H.escape(s)}</code> <span class='note'>group "
                  f"{H.escape(g)}</span></h3>")
         o.append(f"<p class='note'>Ranked on: <b>{H.escape(', '.join(on) or 'nothing')}</b>"
-                 + (f"; † greyed, random-init, never ranked on: {H.escape(', '.join(sorted(off)))}"
+                 + (f"; † greyed, random-init, never ranked on: "
+                    f"{H.escape(', '.join(m for m in metrics if m in off))}"
                     if off else "") + ".</p>")
         o.append(_table(header, body, nums, left_cols=3, col_cls=col_cls, titles=titles,
                         cell_cls=ccls))

@@ -268,16 +268,19 @@ def leaderboard_frame(rows: list[dict]):
 
 
 def ranking_note(df) -> list[str]:
-    """Sentences saying which metrics decided the ranking of each group (and which did not)."""
-    out = []
+    """Sentences saying which metrics decided the ranking (one per distinct decision, naming
+    the test sets and groups it applies to) and which were shown only."""
+    by_rule: dict[tuple[str, str], list[str]] = {}
     for (s, g), gdf in df.groupby(["set", "group"], sort=False):
-        on = gdf["ranked_on"].iloc[0]
-        off = gdf["not_ranked"].iloc[0]
-        txt = (f"{s} ({g}): ranked on {', '.join(on.split(';'))}" if on else
-               f"{s} ({g}): not ranked (no metric with real weights)")
+        by_rule.setdefault((gdf["ranked_on"].iloc[0], gdf["not_ranked"].iloc[0]), []).append(
+            f"{s} ({g})")
+    out = []
+    for (on, off), where in by_rule.items():
+        txt = (f"{', '.join(where)}: ranked on {', '.join(on.split(';'))}" if on else
+               f"{', '.join(where)}: not ranked (no metric with real weights)")
         if off:
-            txt += f"; shown only, never ranked on (random-init or unverifiable weights): " \
-                   f"{', '.join(off.split(';'))}"
+            txt += ("; shown only, never ranked on (random-init or unverifiable weights): "
+                    f"{', '.join(off.split(';'))}")
         out.append(txt)
     return out
 
@@ -398,7 +401,7 @@ def _lb_cells(gdf, metrics) -> tuple[list[str], list[list[str]], list[str]]:
                      ", ".join(r["tied_with"].split(";")) if r["tied_with"] else "",
                      "–" if r["n"] is None or r["n"] != r["n"] else str(int(r["n"]))] +
                     [fmt_pm(r[m], r[f"{m}_ci95_half"], m) for m in metrics])
-    return [m + (" †" if m in off else "") for m in metrics], body, sorted(off)
+    return [m + (" †" if m in off else "") for m in metrics], body, [m for m in metrics if m in off]
 
 
 def leaderboard_md(df, metrics, rows, builtin: bool, hib: dict) -> str:

@@ -19,12 +19,15 @@ from typing import Optional
 
 log = logging.getLogger(__name__)
 
-# (file name, URL fragment, window height): the page opened at each anchor, 1280 px wide
+# (file name, section id, window height), 1280 px wide: ``index.html#only-<id>`` shows the page
+# from that section on (inline JS hides what comes before; headless Chromium's screenshot does
+# not follow a plain #fragment scroll)
 SHOTS = (("report_top.png", "", 1400),
          ("report_leaderboard.png", "leaderboard", 1400),
          ("report_plots.png", "plots", 1600),
          ("report_samples.png", "samples", 1400),
-         ("report_drilldown.png", "drilldown", 1400))
+         ("report_drilldown.png", "drilldown", 1400),
+         ("report_zoom.png", "=zoom-first", 1000))   # the drill-down's zoom + slider view
 
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -68,7 +71,8 @@ def take(html: Path, out_dir: Path, timeout: float = 90.0) -> list[Path]:
         else:
             try:
                 for name, frag, height in SHOTS:
-                    url = html.as_uri() + (f"#{frag}" if frag else "")
+                    url = html.as_uri() + ("" if not frag else f"#{frag[1:]}"
+                                           if frag.startswith("=") else f"#only-{frag}")
                     _shot(chromium, url, tmp / name, height, timeout)
                     written.append(Path(out_dir) / name)
             except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
@@ -84,4 +88,6 @@ def take(html: Path, out_dir: Path, timeout: float = 90.0) -> list[Path]:
                 "Screenshots of `../index.html`, taken by the report stage with headless "
                 f"Chromium at 1280 px width: {', '.join(n for n, _, _ in SHOTS)}.\n",
                 encoding="utf-8")
+    if Path(out_dir).is_dir():
+        os.chmod(out_dir, 0o755)   # the temporary folder it was renamed from is private
     return written
