@@ -54,8 +54,13 @@ def _shared_legend(fig, axes, n_used: int, y: float) -> None:
     """Blank the unused panels of a grid and put the first panel's legend above the figure."""
     for ax in list(axes.flat)[n_used:]:
         ax.axis("off")
-    h, lab = axes.flat[0].get_legend_handles_labels()
-    fig.legend(h, lab, loc="upper center", ncol=min(6, len(lab)), frameon=False,
+    h, lab = [], []
+    for ax in axes.flat:     # every method once, in order of appearance
+        for hh, ll in zip(*ax.get_legend_handles_labels()):
+            if ll not in lab:
+                h.append(hh)
+                lab.append(ll)
+    fig.legend(h, lab, loc="upper center", ncol=min(8, len(lab)), frameon=False,
                bbox_to_anchor=(0.5, y))
 
 
@@ -122,29 +127,32 @@ def metric_vs_testset(df, metrics, out: Path, hib, rows=None) -> Path | None:
     ncol = min(3, len(mets))
     nrow = (len(mets) + ncol - 1) // ncol
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.3 * nrow), squeeze=False)
-    colors = sns.color_palette("tab10", len(methods))
-    width = 0.8 / max(1, len(methods))
+    colors = dict(zip(methods, sns.color_palette("tab10", len(methods))))
+    present = {s: [mt for mt in methods if ((df["set"] == s) & (df["method"] == mt)).any()]
+               for s in sets}
+    width = 0.84 / max(1, max(len(v) for v in present.values()))
     x = np.arange(len(sets))
     for ax, m in zip(axes.flat, mets):
-        for j, meth in enumerate(methods):
-            ys, lo, hi = [], [], []
-            for s in sets:
+        seen = set()
+        for i, s in enumerate(sets):     # each set's methods side by side, centred on the set
+            for j, meth in enumerate(present[s]):
                 sub = df[(df["set"] == s) & (df["method"] == meth)]
-                v = float(sub[m].iloc[0]) if len(sub) and sub[m].notna().iloc[0] else np.nan
+                v = float(sub[m].iloc[0]) if sub[m].notna().iloc[0] else np.nan
+                if not np.isfinite(v):
+                    continue
                 c = ci.get((meth, s, m))
-                ys.append(v)
-                lo.append(v - c[0] if c and np.isfinite(v) else 0.0)
-                hi.append(c[1] - v if c and np.isfinite(v) else 0.0)
-            ax.bar(x + (j - (len(methods) - 1) / 2) * width, ys, width, color=colors[j],
-                   label=meth, yerr=[lo, hi], capsize=2, error_kw={"elinewidth": 0.8})
+                err = [[v - c[0]], [c[1] - v]] if c else None
+                ax.bar(i + (j - (len(present[s]) - 1) / 2) * width, v, width * 0.92,
+                       color=colors[meth], label=None if meth in seen else meth, yerr=err,
+                       capsize=2, error_kw={"elinewidth": 0.8})
+                seen.add(meth)
         ax.set_xticks(x, sets)
         ax.set_xlabel("test set")
         ax.set_ylabel(axis_label(m))
         ttl = f"{m} ({'higher' if hib.get(m, True) else 'lower'} is better)"
-        if m in off:
-            ttl += "\nrandom-init backbone: not ranked"
-        elif any(k[2] == m for k in ci):
-            ttl += "\nbars: 95% bootstrap CI"
+        notes = (["random-init, not ranked"] if m in off else []) + \
+            (["bars: 95% bootstrap CI"] if any(k[2] == m for k in ci) else ["set-level, no CI"])
+        ttl += "\n" + "; ".join(notes)
         ax.set_title(ttl, fontsize=10)
         ax.tick_params(axis="x", labelsize=8)
     _shared_legend(fig, axes, len(mets), y=1.02)
@@ -225,9 +233,12 @@ def fid_vs_psnr(df, out: Path) -> Path | None:
             if ll not in lab:
                 h.append(hh)
                 lab.append(ll)
-    fig.legend(h, lab, loc="upper center", ncol=min(6, len(lab)), frameon=False,
+    fig.legend(h, lab, loc="upper center", ncol=min(8, len(lab)), frameon=False,
                bbox_to_anchor=(0.5, 1.0))
-    fig.suptitle("Realness vs fidelity per test set (bars: PSNR 95% CI)", y=1.06)
+    ri = "not_ranked" in df.columns and any("fid" in str(v).split(";") for v in df["not_ranked"])
+    fig.suptitle("Realness vs fidelity per test set (bars: PSNR 95% CI)" +
+                 ("\nFID from a random-init Inception here: not comparable, not ranked" if ri
+                  else ""), y=1.08 if ri else 1.06)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     p = _save(fig, out / "fid_vs_psnr.png")
     plt.close(fig)

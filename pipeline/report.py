@@ -232,11 +232,18 @@ def add_ranks(rows: list[dict], metrics: list[str]) -> None:
                 r["shown_only"] = shown
                 r["primary"] = image_level[0] if image_level else None
                 r["tied_with"] = []
-            order = sorted((r for r in g if r["rank"] is not None), key=lambda r: r["rank"])
-            for a, b in zip(order, order[1:]):
-                if a["rank"] == b["rank"] or ci_tied(a, b, decide):
-                    a["tied_with"].append(b["method"])
-                    b["tied_with"].append(a["method"])
+            levels: dict[int, list[dict]] = {}
+            for r in g:
+                if r["rank"] is not None:
+                    levels.setdefault(r["rank"], []).append(r)
+            ks = sorted(levels)
+            pairs = [(a, b) for k in ks for i, a in enumerate(levels[k])
+                     for b in levels[k][i + 1:]]                   # equal ranks
+            pairs += [(a, b) for k, k2 in zip(ks, ks[1:]) for a in levels[k]
+                      for b in levels[k2] if ci_tied(a, b, decide)]  # neighbouring ranks
+            for a, b in pairs:
+                a["tied_with"].append(b["method"])
+                b["tied_with"].append(a["method"])
 
 
 def leaderboard_frame(rows: list[dict]):
@@ -381,10 +388,11 @@ def _atomic_write(path: Path, data: str | bytes) -> None:
 RANK_RULE = ("Rows are ranked only within one test set and one comparability group (same "
              "protocol, settings and backbone weights), by the mean of per-metric ranks over the "
              "deciding metrics: those needing no weights or computed with real weight files. "
-             "Columns marked † come from random-init backbones: shown greyed for reference, they "
-             "never decide a rank. Values are means ± the half-width of the bootstrap 95% CI over "
-             "images (FID/KID: set-level, no CI). \"tied\": the CIs of neighbouring ranks overlap "
-             "on every deciding metric, so the data do not separate them.")
+             "Columns marked † come from random-init backbones: shown for reference only (greyed "
+             "in the HTML), they never decide a rank. Values are means ± the half-width of the "
+             "bootstrap 95% CI over images (FID/KID: set-level, no CI). \"tied\": the CIs of "
+             "neighbouring ranks overlap on every deciding metric, so the data do not separate "
+             "them.")
 
 
 def _rank_cell(r) -> str:
