@@ -26,6 +26,11 @@ def run(args) -> int:
 
     params = load_params(args.params)
     check_report_out(params, args)
+    if not args.no_screenshots:   # refuse a foreign screenshots folder before writing anything
+        from pathlib import Path
+
+        from pipeline.screenshots import check_out
+        check_out(Path(args.out or params.report.out_dir) / "screenshots")
     res = write_report(params, args.results, args.out, args.restored)
     if not args.no_screenshots:
         from pathlib import Path

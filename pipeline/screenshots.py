@@ -55,15 +55,43 @@ def _shot(chromium: str, url: str, out: Path, height: int, timeout: float) -> No
             raise RuntimeError(f"chromium exited {r.returncode}: {' | '.join(tail)}")
 
 
-def take(html: Path, out_dir: Path, timeout: float = 90.0) -> list[Path]:
-    """Screenshot ``html`` into ``out_dir`` (rebuilt whole); returns the PNGs written. Without
-    Chromium, or when it fails, ``out_dir`` holds a README.md saying so and nothing else."""
-    from core.imageio import atomic_dir
+# files this module writes, and those of the hand-made screenshots of earlier versions: a
+# folder holding only these (and no marker) is an earlier output of this step
+OWN_FILES = {n for n, _, _ in SHOTS} | {"README.md", "report_top.png", "report_samples.png"}
 
+
+def check_out(out_dir: Path) -> None:
+    """``out_dir`` may be (re)written: absent, empty, marked by frbench as a report output, or
+    holding only the screenshot files of an earlier run (then marked now). Anything else is
+    an FRBenchError naming the folder: a folder frbench did not make is never replaced."""
+    from core.errors import FRBenchError
+    from core.outputs import MARKER, made_by_suite, write_marker
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        if out_dir.exists():
+            raise FRBenchError(f"{out_dir}: exists and is not a folder; move it away")
+        return
+    names = {p.name for p in out_dir.iterdir() if not p.name.startswith(".")}
+    kind = made_by_suite(out_dir)
+    if kind is None and names and names <= OWN_FILES and not (out_dir / MARKER).exists():
+        write_marker(out_dir, "report")     # screenshots of an earlier version: ours
+        kind = "report"
+    if names and kind != "report":
+        raise FRBenchError(f"{out_dir}: exists and was not made by the report's screenshot step; "
+                           "it is never replaced: move it away or pass --no-screenshots")
+
+
+def take(html: Path, out_dir: Path, timeout: float = 90.0) -> list[Path]:
+    """Screenshot ``html`` into ``out_dir`` (rebuilt whole, ``check_out`` first); returns the
+    PNGs written. Without Chromium, or when it fails, ``out_dir`` holds a README.md saying so
+    and nothing else."""
+    from core.outputs import atomic_dir
+
+    check_out(out_dir)
     html = Path(html).resolve()
     chromium = find_chromium()
     written: list[Path] = []
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "report") as tmp:
         note = None
         if chromium is None:
             note = ("No screenshots: headless Chromium was not found (Debian: `apt-get install "

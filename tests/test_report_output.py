@@ -271,7 +271,7 @@ def test_screenshots_without_chromium_leave_a_note(tmp_path, monkeypatch):
     (out / "report_top.png").write_bytes(b"stale")
     (tmp_path / "index.html").write_text("<html></html>")
     assert screenshots.take(tmp_path / "index.html", out) == []
-    assert [p.name for p in out.iterdir()] == ["README.md"]     # the stale PNG is gone
+    assert sorted(p.name for p in out.iterdir()) == [".frbench-output.json", "README.md"]  # stale PNG gone
     assert "Chromium was not found" in (out / "README.md").read_text()
 
 
@@ -355,3 +355,16 @@ def test_nothing_points_outside_the_repo():
             if re.search(r"(?<![\w.])/(work|home|root|Users)/", text):
                 hits.append(f + " (absolute path)")
     assert not hits, hits
+
+
+def test_screenshots_never_replace_a_foreign_folder(tmp_path, monkeypatch):
+    from core.errors import FRBenchError
+    from pipeline import screenshots
+    monkeypatch.setenv("FRBENCH_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    (tmp_path / "index.html").write_text("<html></html>")
+    out = tmp_path / "shots"
+    out.mkdir()
+    (out / "thesis.tex").write_text("mine")
+    with pytest.raises(FRBenchError, match="never replaced"):
+        screenshots.take(tmp_path / "index.html", out)
+    assert (out / "thesis.tex").read_text() == "mine"
