@@ -48,8 +48,7 @@ def _images(root: Path, ids, size=16, value=100, seed=0):
         Image.fromarray(a).save(root / f"{i}.png")
 
 
-@pytest.fixture()
-def fake(tmp_path, _known_methods):
+def _make_fake(tmp_path):
     """mfr: 'good' wins PSNR (real), 'bad' wins random-init LPIPS and FID; per-image files."""
     res, ts, rs = tmp_path / "results", tmp_path / "testsets", tmp_path / "restored"
     ids = [f"{i:03d}" for i in range(6)]
@@ -69,6 +68,31 @@ def fake(tmp_path, _known_methods):
                 testsets=["mfr"], sr_methods=[], sr_testsets=[], ablations=[],
                 ablation_testsets=[], theta_method="good")
     return p, res, rs, tmp_path
+
+
+@pytest.fixture()
+def fake(tmp_path, _known_methods):
+    return _make_fake(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """The fake results with a theta file, reported once for every test that only reads the
+    report's files (write_report costs seconds: plots, drill-down, landmark figure)."""
+    from pipeline.config import PipelineConfig
+    from pipeline.report import write_report
+    from pipeline import landmark_figure
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(PipelineConfig, "validate", lambda self, where: None)
+        mp.setattr(Params, "validate", lambda self, where: None)
+        # dlib on the test faces costs ~10-20 s; its figure has its own tests (test_landmark_figure)
+        mp.setattr(landmark_figure, "figures", lambda params, out: [])
+        params, res, rs, tmp = _make_fake(tmp_path_factory.mktemp("written"))
+        (res / "panini_theta.json").write_text(json.dumps(
+            {"method": "good", "set": "ladder", "levels": {"r002": {"theta": 0.3, "n": 2}}}))
+        out = tmp / "rep"
+        write_report(params, res, out, rs)
+    return out
 
 
 @pytest.fixture(autouse=True)
@@ -132,11 +156,8 @@ def test_ci_half_width_n_and_ties(fake):
     assert not ci_tied(a, b, ["fid"])             # no CI at all: no claim of a tie
 
 
-def test_leaderboard_md_csv_show_ci_n_tie_and_decision(fake):
-    from pipeline.report import write_report
-    params, res, rs, tmp = fake
-    out = tmp / "rep"
-    write_report(params, res, out, rs)
+def test_leaderboard_md_csv_show_ci_n_tie_and_decision(written):
+    out = written
     md = (out / "leaderboard.md").read_text()
     assert "25.00 ± 0.10" in md and "| n |" in md and "Ranked on: psnr." in md
     assert "lpips †" in md and "never decide a rank" in md
@@ -166,11 +187,8 @@ def _tex_structure(tex: str) -> None:
         assert not re.search(r"(?<!\\)" + re.escape(ch), text), ch
 
 
-def test_tex_escaped_and_compiles(fake, tmp_path):
-    from pipeline.report import write_report
-    params, res, rs, tmp = fake
-    out = tmp / "rep"
-    write_report(params, res, out, rs)
+def test_tex_escaped_and_compiles(written, tmp_path):
+    out = written
     texs = [out / "leaderboard.tex"] + sorted((out / "tables").glob("*.tex"))
     assert len(texs) >= 3, texs
     for t in texs:
@@ -206,13 +224,8 @@ def test_tex_escape_specials():
 
 # -- HTML -----------------------------------------------------------------------------------
 
-def test_html_header_drilldown_and_text_fixes(fake):
-    from pipeline.report import write_report
-    params, res, rs, tmp = fake
-    (res / "panini_theta.json").write_text(json.dumps(
-        {"method": "good", "set": "ladder", "levels": {"r002": {"theta": 0.3, "n": 2}}}))
-    out = tmp / "rep"
-    write_report(params, res, out, rs)
+def test_html_header_drilldown_and_text_fixes(written):
+    out = written
     html = (out / "index.html").read_text()
     for k in ("<dt>commit</dt>", "<dt>report built</dt>", "<dt>profile</dt>", "<dt>machine</dt>",
               "<dt>torch</dt>"):
@@ -276,14 +289,11 @@ def test_screenshots_without_chromium_leave_a_note(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_screenshots_with_chromium(fake):
+def test_screenshots_with_chromium(written):
     from pipeline import screenshots
-    from pipeline.report import write_report
     if screenshots.find_chromium() is None:
         pytest.skip("no chromium (Debian: apt-get install chromium)")
-    params, res, rs, tmp = fake
-    out = tmp / "rep"
-    write_report(params, res, out, rs)
+    out = written
     shots = screenshots.take(out / "index.html", out / "screenshots")
     assert len(shots) == len(screenshots.SHOTS)
     from PIL import Image
