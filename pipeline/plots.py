@@ -26,6 +26,14 @@ def _plt():
     return plt, sns
 
 
+def method_colors(methods) -> dict:
+    """One colour per method, the same in every figure: tab10 in the pipeline's method order
+    (params order, as the report's rows come), so a method never changes colour between plots."""
+    import seaborn as sns
+    methods = list(dict.fromkeys(methods))
+    return dict(zip(methods, sns.color_palette("tab10", max(10, len(methods)))))
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
@@ -74,10 +82,13 @@ def metric_vs_level(rows, results_root, out: Path, hib) -> Path | None:
     nrow = (len(mets) + ncol - 1) // ncol
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.2 * nrow), squeeze=False)
     order = sorted(df["level"].unique())
+    colors = method_colors(r["method"] for r in rows)
     for ax, m in zip(axes.flat, mets):
         sub = df[df["metric"] == m]
+        hue = [m_ for m_ in colors if m_ in set(sub["method"])]
         sns.pointplot(data=sub, x="level", y="value", hue="method", order=order, ax=ax,
-                      errorbar=("ci", 95), seed=0, dodge=0.3, markersize=4, linewidth=1.2)
+                      hue_order=hue, palette=colors, errorbar=("ci", 95), seed=0, dodge=0.3,
+                      markersize=4, linewidth=1.2)
         ax.set_title(f"{m} ({'higher' if hib.get(m, True) else 'lower'} is better)")
         ax.set_xlabel("ladder level (downsampling factor r)")
         ax.set_ylabel(axis_label(m))
@@ -111,7 +122,8 @@ def metric_vs_testset(df, metrics, out: Path, hib, rows=None) -> Path | None:
     plt, sns = _plt()
     import numpy as np
     sets = list(dict.fromkeys(df["set"]))
-    methods = list(dict.fromkeys(df["method"]))
+    colors = method_colors([r["method"] for r in rows or []] + list(df["method"]))
+    methods = list(colors)
     mets = [m for m in metrics if df[m].notna().any()]
     if not mets:
         return None
@@ -127,7 +139,6 @@ def metric_vs_testset(df, metrics, out: Path, hib, rows=None) -> Path | None:
     ncol = min(3, len(mets))
     nrow = (len(mets) + ncol - 1) // ncol
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.3 * nrow), squeeze=False)
-    colors = dict(zip(methods, sns.color_palette("tab10", len(methods))))
     present = {s: [mt for mt in methods if ((df["set"] == s) & (df["method"] == mt)).any()]
                for s in sets}
     width = 0.84 / max(1, max(len(v) for v in present.values()))
@@ -190,7 +201,7 @@ def theta_vs_r(theta, published, out: Path) -> Path | None:
     return p
 
 
-def fid_vs_psnr(df, out: Path) -> Path | None:
+def fid_vs_psnr(df, out: Path, order=()) -> Path | None:
     """Realness (FID) vs fidelity (PSNR): one panel per test set, one labelled marker per
     method, horizontal bars = PSNR 95% CI (FID is set-level: no CI)."""
     if "fid" not in df.columns or "psnr" not in df.columns:
@@ -200,8 +211,8 @@ def fid_vs_psnr(df, out: Path) -> Path | None:
     if sub.empty:
         return None
     sets = list(dict.fromkeys(sub["set"]))
-    methods = list(dict.fromkeys(sub["method"]))
-    colors = dict(zip(methods, sns.color_palette("tab10", len(methods))))
+    colors = method_colors(list(order) + list(sub["method"]))
+    methods = [m for m in colors if m in set(sub["method"])]
     marks = dict(zip(methods, "osD^vP*Xhp<>"))
     ncol = min(3, len(sets))
     nrow = (len(sets) + ncol - 1) // ncol
@@ -248,5 +259,6 @@ def fid_vs_psnr(df, out: Path) -> Path | None:
 def make_all(df, metrics, rows, theta, published, results_root, out: Path, hib) -> list[Path]:
     figs = [metric_vs_level(rows, results_root, out, hib),
             metric_vs_testset(df, metrics, out, hib, rows),
-            theta_vs_r(theta, published, out), fid_vs_psnr(df, out)]
+            theta_vs_r(theta, published, out),
+            fid_vs_psnr(df, out, [r["method"] for r in rows])]
     return [f for f in figs if f is not None]
