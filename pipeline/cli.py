@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("pipeline.cmd_report", "leaderboard, paper tables and plots from results"),
     "compare": ("pipeline.cmd_compare", "regression check of metrics against an earlier commit"),
     "profile": ("pipeline.cmd_profile", "switch params.yaml between the builtin and paper profiles"),
+    "import": ("pipeline.cmd_import", "import a released checkpoint (GPEN, pSp, StyleGAN2, ...)"),
 }
 
 

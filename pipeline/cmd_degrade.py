@@ -77,6 +77,10 @@ def run_testsets(args) -> int:
     workers = args.workers if args.workers is not None else ts.workers
     for name in names:
         s = ts.sets[name]
+        if s.external is not None:
+            from degradations.external import import_pairs
+            import_pairs(s.external.lq, s.external.gt, Path(ts.out_dir) / name, name, n=s.n)
+            continue
         build_testset(ts.src, Path(ts.out_dir) / name, s.preset, s.seed, set_name=name,
                       n=s.n, size=size, overrides=s.overrides, workers=workers,
                       nonsquare=data.nonsquare if data is not None else "crop",
