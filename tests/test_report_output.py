@@ -66,7 +66,7 @@ def _make_fake(tmp_path):
         _images(rs / m / "mfr", ids, seed=10 + k)
     p = _params(tmp_path, train=["good", "bad", "near"], methods=["good", "bad", "near"],
                 testsets=["mfr"], sr_methods=[], sr_testsets=[], ablations=[],
-                ablation_testsets=[], theta_method="good")
+                ablation_testsets=[], theta={})
     return p, res, rs, tmp_path
 
 
