@@ -54,3 +54,6 @@ check-rerun: $(STAMP)
 
 compare: $(STAMP)
 	. $(VENV)/bin/activate && frbench compare
+
+report: $(STAMP)   # the report stage (and whatever it depends on that is out of date)
+	. $(VENV)/bin/activate && dvc repro report

@@ -1,6 +1,7 @@
 """StyleGAN2 generator and discriminator: the one GAN prior of the suite (rosinality-style math).
 
-Pure PyTorch (no custom CUDA ops); reference facts: shared/reference/methods.md §1.2-1.4.
+Pure PyTorch (no custom CUDA ops); layer list, operators and discriminator as in
+rosinality/stylegan2-pytorch ``model.py`` (Karras et al., CVPR 2020).
 
 Images are float NCHW in [-1, 1] (the generator output is not clamped). Shapes below use
 B = batch, C(r) = channels at resolution r (``Generator.channels``), D = ``style_dim``.

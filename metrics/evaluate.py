@@ -52,6 +52,7 @@ from core.outputs import atomic_dir, check_output_dir
 
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 1
+PROGRESS_DELAY_S = 2.0   # evaluate's progress bar appears once scoring has run this long
 _SUFFIX = re.compile(r"^(.*)_\d+$")
 
 
@@ -409,9 +410,11 @@ class Evaluator:
         per_image: dict[str, list[float]] = {m: [] for m in image_metrics}
         r_feats, g_feats = [], []
         bs = self.batch_size
+        # a bar whenever scoring takes more than PROGRESS_DELAY_S, even for one batch: it counts
+        # images and names the network at work (_progress) between updates
+        self._bar = tqdm(total=len(pairs), desc="evaluate", unit="img", delay=PROGRESS_DELAY_S)
         with torch.inference_mode():
-            for start in tqdm(range(0, len(pairs), bs), desc="evaluate", unit="batch",
-                              disable=len(pairs) <= bs):
+            for start in range(0, len(pairs), bs):
                 chunk = pairs[start:start + bs]
                 hashes = gt_hashes[start:start + bs]
                 r_imgs, g_imgs = [], []
@@ -448,6 +451,8 @@ class Evaluator:
                 if need_inception:
                     r_feats.extend(rf_chunk)
                     g_feats.extend(gf_chunk)
+                self._bar.update(len(chunk))
+        self._bar.close()
         set_metrics, extra = {}, {}
         if need_inception:
             rf = np.stack(r_feats).astype(np.float64)
@@ -482,6 +487,12 @@ class Evaluator:
             self._refs[fid_key] = _Ref(gf.mean(0), MF.sqrt_factor_from_features(gf), "gt")
         return self._refs[fid_key]
 
+    def _progress(self, what: str) -> None:
+        """Name the step in the progress bar; draw it once PROGRESS_DELAY_S have passed."""
+        bar = getattr(self, "_bar", None)
+        if bar is not None and not bar.disable:
+            bar.set_postfix_str(what, refresh=bar._time() - bar.start_t >= bar.delay)
+
     def _score_batch(self, r_imgs, g_imgs, hashes, need_inception, need_gt_inception) -> dict:
         """One batch of same-shape pairs (uint8 HWC RGB) -> {metric: (n,) array, _rfeat, _gfeat}."""
         import torch
@@ -491,6 +502,7 @@ class Evaluator:
         g8 = torch.from_numpy(np.stack(g_imgs)).to(dev).permute(0, 3, 1, 2)
         out: dict = {}
         if mset & {"psnr", "ssim", "psnr_y", "ssim_y", "ms_ssim"}:
+            self._progress("psnr/ssim")
             r64, g64 = r8.double(), g8.double()
             y = proto.color == "y"
             rc, gc = MF.prepare(r64, proto.crop_border, y), MF.prepare(g64, proto.crop_border, y)
@@ -511,23 +523,27 @@ class Evaluator:
         gf01 = g8.float().div_(255.0)
         shape = tuple(g8.shape[1:])
         if self.lpips is not None:
+            self._progress("lpips")
             fr, fg = self._pair_net("lpips", lambda x: self.lpips.features(x * 2 - 1), rf01, gf01,
                                     hashes, shape, listy=True)
             d = self.lpips.distance(fr, fg)
             check_finite(d, "LPIPS")
             out["lpips"] = d.double().cpu().numpy()
         if self.facenet is not None:
+            self._progress("facenet")
             er, eg = self._pair_net("facenet", self.facenet, rf01, gf01, hashes, shape)
             a = MF.angle_degrees(er, eg)
             check_finite(a, "FaceNet identity angle")
             out["deg_facenet"] = a.cpu().numpy()
         if self.arcface is not None:
+            self._progress("arcface")
             er, eg = self._pair_net("arcface", self.arcface, self.arcface.prepare(r_imgs).to(dev),
                                     self.arcface.prepare(g_imgs).to(dev), hashes, shape)
             a = MF.angle_degrees(er, eg)
             check_finite(a, "ArcFace identity angle")
             out["deg_arcface18"] = a.cpu().numpy()
         if self.dlib is not None:
+            self._progress("dlib")
             from metrics.dlib_face import angle_degrees, landmark_distance
             if "deg_dlib" in mset:
                 er = self.dlib.descriptors(r_imgs)
@@ -538,9 +554,11 @@ class Evaluator:
                 lg = self._gt_side("dlib_lm68", self.dlib.landmarks68, g_imgs, hashes, shape)
                 out["lmd_dlib68"] = landmark_distance(lr, lg)
         if self.niqe_params is not None:
+            self._progress("niqe")
             out["niqe"] = np.array([self._niqe(im) for im in r_imgs])
         out["_rfeat"] = out["_gfeat"] = None
         if need_inception:
+            self._progress("inception")
             if need_gt_inception:
                 fr, fg = self._pair_net("inception", self.inception, rf01, gf01, hashes, shape)
                 out["_gfeat"] = fg.float().cpu().numpy()

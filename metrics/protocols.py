@@ -1,8 +1,11 @@
 """Named evaluation protocols: every choice that changes a number is fixed here, by name.
 
 A result row carries its protocol name and settings; rows with different protocols (or backbone
-provenance) are never ranked together (``metrics.provenance``). See
-``shared/reference/evaluation.md`` §1-5, 7, 12-15 for where each choice comes from.
+provenance) are never ranked together (``metrics.provenance``). Where each choice comes
+from: BasicSR's metrics (XPixelGroup/BasicSR ``basicsr/metrics``: PSNR/SSIM, crop, Y channel, FID
+statistics), the GFP-GAN and VQFR papers with VQFR's ``metric_paper`` scripts (TencentARC/VQFR:
+LPIPS-VGG, the ArcFace identity angle), pytorch-fid (mseitzer/pytorch-fid) and the ``lpips``
+package (richzhang/PerceptualSimilarity), Panini-Net's mmediting configs (jianzhangcs/panini).
 
 Shared conventions (all protocols):
 - images are decoded once with ``core.imageio.read_image`` (8-bit RGB; grayscale files are

@@ -58,6 +58,31 @@ def setup_numerics(argv: list[str]) -> bool:
                           _flag_value(argv, "--device"))
 
 
+DESCRIPTION = ("frbench: a reproducible benchmark of GAN-prior blind face restoration.\n"
+               "Seeded degraded test sets, Panini-Net/GPEN/GFP-GAN/pSp on one StyleGAN2 prior,\n"
+               "one evaluator under named protocols, a DVC pipeline with reports and MLflow.")
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError, version as dist_version
+    try:
+        return dist_version("frbench")
+    except PackageNotFoundError:
+        from pipeline import __version__
+        return __version__
+
+
+def _names_epilog() -> str:
+    """Degradation presets, metrics and protocols (imported only when help is printed)."""
+    from degradations.presets import PRESETS
+    from metrics import METRICS
+    from metrics.protocols import PROTOCOLS
+    return (f"degradation presets (degrade --preset): {', '.join(PRESETS)}\n"
+            f"metrics (evaluate --metrics): {', '.join(METRICS)}\n"
+            f"protocols (evaluate --protocol): {', '.join(PROTOCOLS)}\n"
+            "Run `frbench COMMAND --help` for a command's options.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """``frbench``. From the command line (``argv`` None: console script, ``python -m``,
     torchrun) numerics are pinned first; callers passing ``argv`` (tests) keep their process's."""
@@ -70,8 +95,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    parser = argparse.ArgumentParser(prog="frbench", description=__doc__.split("\n")[0])
+    top_help = not argv or argv[0] in ("-h", "--help")
+    parser = argparse.ArgumentParser(prog="frbench", description=DESCRIPTION,
+                                     epilog=_names_epilog() if top_help else None,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"frbench {version()}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_) in COMMANDS.items():
         sub.add_parser(name, help=help_, add_help=False)

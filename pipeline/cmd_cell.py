@@ -24,10 +24,10 @@ log = logging.getLogger(__name__)
 def add_arguments(p):
     p.add_argument("--method", required=True, help="methods entry of params.yaml")
     p.add_argument("--set", dest="testset", required=True, help="test set name")
-    p.add_argument("--params", default="params.yaml")
-    p.add_argument("--restored-root", default="restored")
-    p.add_argument("--results-root", default="results")
-    p.add_argument("--device", default=None)
+    p.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
+    p.add_argument("--restored-root", default="restored", help="restored images root (default restored)")
+    p.add_argument("--results-root", default="results", help="results root (default results)")
+    p.add_argument("--device", default=None, help="override params.device (cpu, cuda)")
     p.add_argument("--allow-partial", action="store_true",
                    help="use a partial checkpoint (unfinished training; recorded in summary.json)")
 

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def add_arguments(p):
     p.add_argument("--baseline", default=None, help="git revision (default regression.baseline)")
-    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
     p.add_argument("--out", default=None, help="Markdown output (default regression.out)")
     p.add_argument("--all", action="store_true", help="list unchanged metrics too")
 

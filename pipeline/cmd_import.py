@@ -32,7 +32,7 @@ def add_arguments(p):
                         "BasicSR discriminator files)")
     p.add_argument("--write-params", action="store_true",
                    help="add the methods entry to --params (methods imports only)")
-    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
     p.add_argument("--out-root", default=None,
                    help="checkpoint root (default: train.checkpoint_dir of --params, else "
                         "checkpoints)")

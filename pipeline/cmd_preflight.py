@@ -22,8 +22,8 @@ _LPIPS = {"vgg": "vgg16", "alex": "alexnet"}
 
 
 def add_arguments(p):
-    p.add_argument("--params", default="params.yaml")
-    p.add_argument("--out", default="data/preflight.json")
+    p.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
+    p.add_argument("--out", default="data/preflight.json", help="record of the checks (default data/preflight.json)")
     p.add_argument("--start-run", action="store_true",
                    help="open the MLflow parent run of this repro (when mlflow.enabled)")
 
