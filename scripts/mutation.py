@@ -499,11 +499,15 @@ def select_tests(m: Mutant, cov: dict) -> list[str]:
 # ------------------------------------------------------------------------------------- main
 
 def copy_tree(src: Path, dst: Path) -> None:
+    top = {".git", ".venv", ".pytest_cache", "data", "checkpoints", "restored", "results", "cache",
+           "mlruns", ".dvc", "reports", ".mutation", "node_modules"}  # outputs, at the root only
+
     def ignore(d, names):
-        return {n for n in names if n in {".git", ".venv", "__pycache__", ".pytest_cache", "data",
-                                          "checkpoints", "restored", "results", "cache", "mlruns",
-                                          ".dvc", "reports", ".mutation", "node_modules"}}
+        return {n for n in names if n == "__pycache__" or (Path(d) == src and n in top)}
     shutil.copytree(src, dst, ignore=ignore, symlinks=True)
+    photos = src / "cache" / "test-photos"  # real portraits some metric tests need (not in git)
+    if photos.is_dir():
+        shutil.copytree(photos, dst / "cache" / "test-photos", symlinks=True)
 
 
 def main(argv=None) -> int:
