@@ -117,6 +117,26 @@ def check_headers(pairs: list[tuple[str, Path, Path]]) -> None:
                                f"{MIN_SIDE} px")
 
 
+def check_metric_sizes(pairs: list[tuple[str, Path, Path]], proto: Protocol, metrics) -> None:
+    """FRBenchError naming the first GT image too small for a requested metric at the protocol's
+    evaluation size and crop (SSIM needs an 11x11 window; MS-SSIM more than 10 px), checked
+    from the headers before any work (the formulas in ``metrics.functional`` would raise a bare
+    ValueError mid-run)."""
+    need = {"ssim": MF.SSIM_WIN, "ssim_y": MF.SSIM_WIN, "ms_ssim": MF.SSIM_WIN}
+    wanted = [m for m in metrics if m in need]
+    if not wanted:
+        return
+    for _, _, gp in pairs:
+        w, h = (proto.size, proto.size) if proto.size else image_size(gp)
+        side = min(w, h) - 2 * proto.crop_border
+        for m in wanted:
+            if side < need[m]:
+                raise FRBenchError(
+                    f"{gp}: {m} needs at least {need[m]}x{need[m]} px after protocol "
+                    f"'{proto.name}' (evaluation size {w}x{h}, crop_border {proto.crop_border}) "
+                    f"but gets {max(side, 0)} px; drop it with --metrics or use larger images")
+
+
 def read_summary(path: str | os.PathLike) -> dict:
     """``summary.json`` with its non-finite values restored (null + ``*_nonfinite`` -> float)."""
     return decode_nonfinite(json.loads(Path(path).read_text(encoding="utf-8")))
@@ -373,6 +393,7 @@ class Evaluator:
             check_output_dir(out, "evaluation", (restored, gt), force)
         pairs = pair_files(restored, gt)
         check_headers(pairs)
+        check_metric_sizes(pairs, proto, self.metrics)
         ids = [p[0] for p in pairs]
         gt_hashes = [file_sha256(g) for _, _, g in pairs]
         need_inception = bool(mset & {"fid", "kid"})
