@@ -74,6 +74,9 @@ class Protocol:
     niqe_upscale: int = 1              # MATLAB-bicubic enlargement of Y before NIQE (1 = none)
     msssim_scales: str = "auto: 5 if min side > 160 else largest L with min side > 10*2^(L-1); weights renormalised"
     lineage: str = ""
+    #: metrics computed and shown but never ranked on under this protocol, with the measured
+    #: reason (a ranking policy, not a computation setting: ignored by the comparability check)
+    unranked: tuple[tuple[str, str], ...] = ()
 
     def settings(self) -> dict:
         """Every setting as a plain dict (written to summary.json)."""
@@ -138,7 +141,11 @@ PROTOCOLS: dict[str, Protocol] = {
         fid_ref="gt", fid_dims=2048, kid_subsets=100, kid_subset_size=1000,
         identity_exclude_below_deg=None, bootstrap_samples=1000, bootstrap_seed=0,
         published_comparable=False, niqe_upscale=3,
-        lineage="frbench built-in default"),
+        lineage="frbench built-in default",
+        unranked=(("deg_dlib",
+                   "dlib's identity descriptor does not separate the drawn built-in faces: two "
+                   "different faces are 20 degrees apart, a face and its own 2x down-up copy "
+                   "19 degrees (docs/metrics-dlib-niqe.md)"),)),
 }
 
 

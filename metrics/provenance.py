@@ -16,7 +16,7 @@ from typing import Iterable, Optional
 
 from core.errors import FRBenchError
 
-_IGNORED_SETTINGS = {"bootstrap_samples", "bootstrap_seed", "description", "lineage"}
+_IGNORED_SETTINGS = {"bootstrap_samples", "bootstrap_seed", "description", "lineage", "unranked"}
 
 
 def _label(row: dict, i: int) -> str:

@@ -221,7 +221,7 @@ def _leaderboard(df, metrics, hib) -> str:
         o.append(f"<h3>Test set <code>{H.escape(s)}</code> <span class='note'>group "
                  f"{H.escape(g)}</span></h3>")
         o.append(f"<p class='note'>Ranked on: <b>{H.escape(', '.join(on) or 'nothing')}</b>"
-                 + (f"; † greyed, random-init, never ranked on: "
+                 + (f"; † greyed, never ranked on (random-init, or excluded by the protocol): "
                     f"{H.escape(', '.join(m for m in metrics if m in off))}"
                     if off else "") + ".</p>")
         o.append(_table(header, body, nums, left_cols=3, col_cls=col_cls, titles=titles,

@@ -180,11 +180,21 @@ def _finite(row: dict, metric: str) -> bool:
     return v is not None and math.isfinite(v)
 
 
+def protocol_unranked(row: dict) -> dict[str, str]:
+    """{metric: reason} of the metrics the row's protocol shows but never ranks on
+    (``metrics.protocols.Protocol.unranked``); empty for an unknown protocol."""
+    from metrics.protocols import PROTOCOLS
+    proto = PROTOCOLS.get(row.get("protocol") or "")
+    return dict(proto.unranked) if proto is not None else {}
+
+
 def deciding_metrics(group: list[dict], metrics: list[str]) -> list[str]:
-    """Metrics that rank ``group``: real for every row (``metric_is_real``) and present in at
-    least one row (two rows for a group of several)."""
+    """Metrics that rank ``group``: real for every row (``metric_is_real``), not excluded by the
+    rows' protocol (``protocol_unranked``) and present in at least one row (two rows for a group
+    of several)."""
     need = 2 if len(group) > 1 else 1
-    return [m for m in metrics if all(metric_is_real(r, m) for r in group if m in metric_names([r]))
+    return [m for m in metrics if all(metric_is_real(r, m) and m not in protocol_unranked(r)
+                                      for r in group if m in metric_names([r]))
             and sum(_finite(r, m) for r in group) >= need]
 
 
@@ -273,7 +283,10 @@ def leaderboard_frame(rows: list[dict]):
     order = {s: i for i, s in enumerate(dict.fromkeys(r["set"] for r in rows))}  # params order
     df["_o"] = [order[s] for s in df["set"]]
     df = df.sort_values(["_o", "group", "rank"], kind="stable", na_position="last").drop(columns="_o")
-    return df.reset_index(drop=True), metrics  # ties keep params order (stable sort)
+    df = df.reset_index(drop=True)
+    df.attrs["unranked"] = {m: why for r in rows for m, why in protocol_unranked(r).items()
+                            if m in metrics}
+    return df, metrics  # ties keep params order (stable sort)
 
 
 def ranking_note(df) -> list[str]:
@@ -288,9 +301,11 @@ def ranking_note(df) -> list[str]:
         txt = (f"{', '.join(where)}: ranked on {', '.join(on.split(';'))}" if on else
                f"{', '.join(where)}: not ranked (no metric with real weights)")
         if off:
-            txt += ("; shown only, never ranked on (random-init or unverifiable weights): "
-                    f"{', '.join(off.split(';'))}")
+            txt += ("; shown only, never ranked on (random-init or unverifiable weights, or "
+                    f"excluded by the protocol): {', '.join(off.split(';'))}")
         out.append(txt)
+    out += [f"{m} is excluded from ranking by the protocol: {why}"
+            for m, why in df.attrs.get("unranked", {}).items()]
     return out
 
 
@@ -390,7 +405,8 @@ def _atomic_write(path: Path, data: str | bytes) -> None:
 RANK_RULE = ("Rows are ranked only within one test set and one comparability group (same "
              "protocol, settings and backbone weights), by the mean of per-metric ranks over the "
              "deciding metrics: those needing no weights or computed with real weight files. "
-             "Columns marked † come from random-init backbones: shown for reference only (greyed "
+             "Columns marked † come from random-init backbones, or are metrics the protocol "
+             "excludes from ranking (its reason is listed): shown for reference only (greyed "
              "in the HTML), they never decide a rank. Values are means ± the half-width of the "
              "bootstrap 95% CI over images (FID/KID: set-level, no CI). \"tied\": the CIs of "
              "neighbouring ranks overlap on every deciding metric, so the data do not separate "
@@ -424,7 +440,7 @@ def leaderboard_md(df, metrics, rows, builtin: bool, hib: dict) -> str:
         labels, body, off = _lb_cells(gdf, metrics)
         on = gdf["ranked_on"].iloc[0]
         lines += [f"Ranked on: {', '.join(on.split(';')) if on else 'nothing (no real metric)'}."
-                  + (f" † random-init, not ranked on: {', '.join(off)}." if off else ""), ""]
+                  + (f" † not ranked on (random-init, or excluded by the protocol): {', '.join(off)}." if off else ""), ""]
         header = ["rank", "method", "tied with", "n"] + [f"{lab} {arrow(hib[m])}"
                                                          for lab, m in zip(labels, metrics)]
         for row in body:

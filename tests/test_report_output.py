@@ -139,6 +139,33 @@ def test_random_init_never_decides_a_rank(fake):
     assert set(df["ranked_on"]) == {"psnr;lpips;fid"} and set(df["not_ranked"]) == {""}
 
 
+def test_protocol_excludes_a_real_metric_from_ranking():
+    """builtin lists deg_dlib as unranked (measured unreliable on drawn faces): with real dlib
+    files it is still shown, never decides, and the note gives the protocol's reason."""
+    from pipeline.report import leaderboard_frame, protocol_unranked, ranking_note
+    dlib = {"dlib_shape5": "file:shape_predictor_5_face_landmarks.dat@sha256:00",
+            "dlib_resnet_v1": "file:dlib_face_recognition_resnet_model_v1.dat@sha256:00"}
+    rows = []
+    for m, psnr, deg in (("a", 20.0, 40.0), ("b", 19.0, 10.0), ("c", 18.0, 20.0)):
+        r = _row(m, "s", psnr, 0.1, 1.0)
+        r["metrics"]["deg_dlib"] = {"mean": deg, "ci95": [deg - 0.1, deg + 0.1]}
+        r["higher_is_better"]["deg_dlib"] = False
+        r["provenance"].update(dlib)
+        rows.append(r)
+    assert "deg_dlib" in protocol_unranked(rows[0])
+    df, _ = leaderboard_frame(rows)
+    # on psnr alone a > b > c; deg_dlib (real files) would reverse a and b if it decided
+    assert dict(zip(df["method"], df["rank"])) == {"a": 1, "b": 2, "c": 3}
+    assert set(df["ranked_on"]) == {"psnr"} and "deg_dlib" in df["not_ranked"].iloc[0]
+    assert any(line.startswith("deg_dlib is excluded from ranking by the protocol")
+               for line in ranking_note(df))
+    # another protocol without the exclusion lets it decide
+    for r in rows:
+        r["protocol"] = "panini"
+    df, _ = leaderboard_frame(rows)
+    assert "deg_dlib" in df["ranked_on"].iloc[0]
+
+
 def test_ci_half_width_n_and_ties(fake):
     import pandas as pd
     from pipeline.report import ci_tied, leaderboard_frame, load_rows
