@@ -16,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) scripts/install_deps.py $(PY)   # uv with pip's package sources (~3.5x faster), else pip
-	$(PY) -c "import torch, torchvision, lpips, pytorch_fid, facenet_pytorch, dvc, mlflow, dlib"
+	$(PY) -c "import torch, torchvision, lpips, pytorch_fid, facenet_pytorch, pytorch_msssim, dvc, mlflow, dlib"
 	$(PY) scripts/fetch_test_photos.py cache/test-photos || echo "warning: test photos not fetched; tests needing them skip (make test-photos)"
 	touch $(STAMP)
 
@@ -41,9 +41,18 @@ bench: $(STAMP)
 clean-venv:
 	rm -rf $(VENV)
 
+# Mutation testing (not CI): a seeded sample of mutants of metrics/, degradations/ and
+# core/seeding.py against their tests; prints `mutation score: killed/total` and the survivors.
+.PHONY: mutation
+mutation: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) scripts/mutation.py
+
 .PHONY: check-rerun report compare
 check-rerun: $(STAMP)
 	. $(VENV)/bin/activate && scripts/check_rerun.sh
 
 compare: $(STAMP)
 	. $(VENV)/bin/activate && frbench compare
+
+report: $(STAMP)   # the report stage (and whatever it depends on that is out of date)
+	. $(VENV)/bin/activate && dvc repro report

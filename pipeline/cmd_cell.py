@@ -28,10 +28,10 @@ log = logging.getLogger(__name__)
 def add_arguments(p):
     p.add_argument("--method", required=True, help="methods entry of params.yaml")
     p.add_argument("--set", dest="testset", required=True, help="test set name")
-    p.add_argument("--params", default="params.yaml")
-    p.add_argument("--restored-root", default="restored")
-    p.add_argument("--results-root", default="results")
-    p.add_argument("--device", default=None)
+    p.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
+    p.add_argument("--restored-root", default="restored", help="restored images root (default restored)")
+    p.add_argument("--results-root", default="results", help="results root (default results)")
+    p.add_argument("--device", default=None, help="override params.device (cpu, cuda)")
     p.add_argument("--allow-partial", action="store_true",
                    help="use a partial checkpoint (unfinished training; recorded in summary.json)")
 
@@ -53,8 +53,8 @@ def open_method(method_name: str, params, allow_partial: bool = False):
     ckpt = find_checkpoint(Path(params.train.checkpoint_dir) / method_name / "model.pt",
                            allow_partial)
     if not ckpt.is_file():
-        raise FRBenchError(f"{ckpt}: checkpoint missing; train it with "
-                           f"`dvc repro train@{method_name}`")
+        raise FRBenchError(f"{ckpt}: checkpoint missing; train it with `dvc repro "
+                           f"train@{method_name}` (or import it: import@{method_name})")
     ck = load_for_inference(method, ckpt, allow_partial=allow_partial)
     return method, ckpt, ck
 
@@ -141,7 +141,7 @@ def run_cell(method_name: str, testset: str, params, restored_root="restored",
     out = Path(results_root) / method_name / testset
     header = {"method": method_name, "arch": params.methods[method_name].arch, "set": testset,
               "profile": params.profile}
-    extra = {}
+    extra = {"method_source": net.provenance.get("source", f"trained: {ckpt}")}
     if record["partial_checkpoint"]:  # only reachable with --allow-partial
         extra["checkpoint_partial"] = (f"step {ck['step']} of {ck['total_steps']}, used with "
                                        "--allow-partial")

@@ -1,7 +1,7 @@
 """DVC stages that restore and score: ``plan``, ``eval@<m>`` and ``submission@<name>-<set>``.
 
 ``python -m pipeline.stage_eval plan [--out data/plan]``
-    One small JSON per ``pipeline.train`` entry (``data/plan/<m>.json``): the test sets its
+    One small JSON per ``pipeline.train`` / ``imported`` entry (``data/plan/<m>.json``): the test sets its
     cells use, each with its params and the sha256 of its ``manifest.json`` (which holds the
     sha256 of every image). ``eval@<m>`` depends on its own file only, so a change to one test
     set, or to the matrices in params.yaml, reruns only the methods whose cells it touches
@@ -37,7 +37,8 @@ METRICS_ROOT = "reports/cells"
 
 
 def plan(params, out: str | Path = "data/plan") -> list[Path]:
-    """Write ``<out>/<m>.json`` for every ``pipeline.train`` entry; returns the files."""
+    """Write ``<out>/<m>.json`` for every ``pipeline.train`` / ``imported`` entry; returns the
+    files."""
     from core.config import to_dict
     from core.outputs import atomic_dir
 
@@ -46,7 +47,7 @@ def plan(params, out: str | Path = "data/plan") -> list[Path]:
     manifests: dict[str, str] = {}
     written = []
     with atomic_dir(out) as tmp:
-        for m in pl.train:
+        for m in list(pl.train) + list(pl.imported):
             cells = []
             for s in pl.sets_of(m):
                 if s not in manifests:
@@ -117,10 +118,18 @@ def eval_submission(params, key: str, restored_root="restored", results_root="re
                            "n_files": sub.n_files}}
     mfile = Path(metrics_root) / sub.name / f"{sub.set}.json" if metrics_root else None
     return score_cell(build_evaluator(params, device), restored, gt,
-                      Path(results_root) / sub.name / sub.set, header, mfile)
+                      Path(results_root) / sub.name / sub.set, header, mfile,
+                      {"method_source": sub.provenance})
 
 
 def main(argv=None) -> int:
+    if argv is None:  # the DVC stage's process: pin CPU numerics before numpy/torch load
+        try:
+            from pipeline.cli import setup_numerics
+            setup_numerics(sys.argv[1:])
+        except FRBenchError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     ap = argparse.ArgumentParser(prog="python -m pipeline.stage_eval",
                                  description=__doc__.split("\n")[0])
     ap.add_argument("what", choices=("plan", "method", "submission"))

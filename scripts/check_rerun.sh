@@ -2,7 +2,7 @@
 # Shows that changing one method's params invalidates only that method's stages.
 # Run after a finished `dvc repro`: temporarily edits methods.<M>.<KEY> in params.yaml (restored
 # on exit), asks `dvc status --json` which stages changed, and fails unless they are exactly
-# train@X, eval@X (all of X's cells, one process) and (for the theta method) panini_theta for
+# train@X, eval@X (all of X's cells, one process) and (for the theta method) panini_theta@X for
 # the methods X whose resolved entry changed (M itself, plus entries that inherit M's block through
 # a YAML anchor, e.g. panini -> panini_sr -> panini_catconv), plus the always-run preflight.
 # `report` then reruns as their downstream (see `dvc repro --dry`).
@@ -33,11 +33,14 @@ methods = sorted(k for k in new["methods"] if new["methods"][k] != old["methods"
 changed = set(st) - {"preflight"}
 want = set()
 for m in methods:
-    if m not in pl["train"]:
+    if m in pl["train"]:
+        want |= {f"train@{m}", f"eval@{m}"}
+    elif m in (pl.get("imported") or {}):
+        want |= {f"import@{m}", f"eval_imported@{m}"}
+    else:
         continue  # defined but not part of this profile's pipeline: nothing reruns
-    want |= {f"train@{m}", f"eval@{m}"}
-    if m == pl["theta_method"]:
-        want.add("panini_theta")
+    if m in (pl.get("theta") or {}):
+        want.add(f"panini_theta@{m}")
 print("method entries changed:", ", ".join(methods))
 print("stages invalidated:", ", ".join(sorted(changed)) or "none")
 if not methods or changed != want:

@@ -102,8 +102,8 @@ def test_dvc_stages_track_one_method_each():
         users = {name for name, st in stages.items()
                  if f"methods.{m}" in keys(st) or "methods" in keys(st)}
         expected = {f"train@{m}", f"eval@{m}"}
-        if m == pl["theta_method"]:
-            expected.add("panini_theta")
+        if m in pl["theta"]:
+            expected.add(f"panini_theta@{m}")
         assert users == expected, (m, users ^ expected)
         ev = stages[f"eval@{m}"]
         assert not keys(ev) & {"pipeline", "testsets", "testsets.sets", "methods"}

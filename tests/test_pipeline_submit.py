@@ -47,7 +47,7 @@ def base_tree(tmp_path_factory):
     d["pipeline"].update(train=["bicubic", "bicubic_sr"], methods=["bicubic"],
                          testsets=["mfr"], sr_methods=["bicubic"], sr_testsets=["sr"],
                          ablations=["bicubic_sr"], ablation_testsets=["sr"],
-                         theta_method="bicubic_sr", theta_testset="mfr")
+                         theta={})
     d["testsets"]["out_dir"] = "data/testsets"
     d["train"]["checkpoint_dir"] = "checkpoints"
     (root / "params.yaml").write_text(yaml.safe_dump(d, sort_keys=False))
