@@ -28,7 +28,8 @@ def add_arguments(p):
                    help="folder of restored images, one per GT image of the set, same names")
     p.add_argument("--remove", action="store_true",
                    help="drop the submission NAME (on --set only, or on every set)")
-    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--params", default="params.yaml",
+                   help="params file (default params.yaml); submissions.yaml lies beside it")
 
 
 def run(args) -> int:

@@ -1,10 +1,11 @@
 """DVC stages that restore and score: ``plan``, ``eval@<m>`` and ``submission@<name>-<set>``.
 
 ``python -m pipeline.stage_eval plan [--out data/plan]``
-    One small JSON per ``pipeline.train`` / ``imported`` entry (``data/plan/<m>.json``): the test sets its
-    cells use, each with its params and the sha256 of its ``manifest.json`` (which holds the
-    sha256 of every image). ``eval@<m>`` depends on its own file only, so a change to one test
-    set, or to the matrices in params.yaml, reruns only the methods whose cells it touches
+    One small JSON per ``pipeline.train`` / ``imported`` entry (``data/plan/<m>.json``): the
+    test sets its cells use, each with its params and the sha256 of its ``manifest.json`` (which
+    holds the sha256 of every image). ``eval@<m>`` depends on its own file only, so a change to
+    one test set, or to the matrices in params.yaml, reruns only the methods whose cells it
+    touches
     (DVC cannot list a per-method set of folders in dvc.yaml; this file stands for them).
 ``python -m pipeline.stage_eval method M [--metrics-root reports/cells]``
     All the cells of method M (``PipelineConfig.sets_of``) in one process: the method is built

@@ -39,13 +39,14 @@ def test_released_profile_has_no_training_stage(tmp_path):
     assert {m for m, _ in pl.cells()} <= set(pl.imported)
     assert p.evaluate.protocol == "gfpgan_celeba_test"
     shutil.copy(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
+    shutil.copy(ROOT / "submissions.yaml", tmp_path / "submissions.yaml")   # dvc.yaml's vars
     (tmp_path / "params.yaml").write_text(profiles.render("released", PROFILES))
     Repo.init(str(tmp_path), no_scm=True)
     with Repo(str(tmp_path)) as repo:
         names = {s.name for s in repo.index.stages}
     assert not [n for n in names if n.startswith(("pretrain", "train@"))], names
     assert {f"import@{m}" for m in pl.imported} <= names
-    assert {f"restore_eval@{m}-gfpgan" for m in pl.methods} <= names
+    assert {f"eval_imported@{m}" for m in pl.methods} <= names
     assert not [n for n in names if n.startswith("panini_theta")]
 
 
