@@ -215,6 +215,56 @@ def _set_rng_state(st: dict, np_rng: np.random.Generator) -> None:
         torch.cuda.set_rng_state_all(st["cuda"])
 
 
+class NonFiniteLoss(FRBenchError):
+    """A step's loss is NaN/inf (``which``: "g" or "d"); nothing was stepped for it."""
+
+    def __init__(self, which: str, value: float, step: int):
+        super().__init__(f"loss_{which} is {value} at step {step}")
+        self.which, self.value, self.step = which, value, step
+
+
+def train_step(trainee: Trainable, batch: dict, step: int, optims: dict, scalers: dict,
+               autocast=nullcontext, world: int = 1) -> dict[str, float]:
+    """One optimisation step of ``trainee`` on ``batch`` (already on its device): for each of
+    ``trainee.step_order`` the matching ``d_step``/``g_step`` under ``autocast()``, backward
+    through its GradScaler, gradients averaged over ``world`` processes, a finite-loss check,
+    the optimiser step. Only the active side's parameters require grad meanwhile. Returns the
+    logs ``{"loss_g": .., "loss_d": .., <the steps' own logs>}``; raises ``NonFiniteLoss``.
+    The loop of ``train`` and ``bench.gpu_smoke`` both call it (EMA/after_step are theirs)."""
+    g_params = _params_of(optims["g"]) if "g" in optims else []
+    d_params = _params_of(optims["d"]) if "d" in optims else []
+    logs: dict[str, float] = {}
+    try:
+        for which in trainee.step_order:
+            if which not in optims:
+                continue
+            _set_grad(g_params, which == "g")
+            _set_grad(d_params, which == "d")
+            with autocast():
+                res = trainee.d_step(batch, step) if which == "d" else trainee.g_step(batch, step)
+            if res is None:
+                continue
+            loss, l = res
+            opt = optims[which]
+            opt.zero_grad(set_to_none=True)
+            scalers[which].scale(loss).backward()
+            grads = [p.grad for p in _params_of(opt) if p.grad is not None]
+            _all_reduce_mean_(grads, world)
+            lv = torch.tensor([float(loss.detach())] + [float(v) for v in l.values()],
+                              dtype=torch.float64)
+            _all_reduce_mean_([lv], world)
+            if not math.isfinite(float(lv[0])):
+                raise NonFiniteLoss(which, float(lv[0]), step)
+            scalers[which].step(opt)
+            scalers[which].update()
+            logs[f"loss_{which}"] = float(lv[0])
+            logs.update({k: float(v) for k, v in zip(l.keys(), lv[1:].tolist())})
+    finally:
+        _set_grad(g_params, True)
+        _set_grad(d_params, True)
+    return logs
+
+
 def save_grid(images: torch.Tensor, path: Path, nrow: int = 4) -> None:
     from torchvision.utils import make_grid
 
@@ -292,10 +342,6 @@ def train(trainee: Trainable, params: Any, out_dir: str | os.PathLike, *,
         log.info("%s: --resume but no checkpoint at %s; starting from scratch", trainee.name,
                  ckpt_path)
 
-    g_params = _params_of(optims["g"]) if "g" in optims else []
-    d_params = _params_of(optims["d"]) if "d" in optims else []
-    opt_params = {k: _params_of(o) for k, o in optims.items()}
-
     def save(step: int) -> None:
         rngs = _gather_objects(_rng_state(np_rng), world)
         if rank != 0:
@@ -360,38 +406,15 @@ def train(trainee: Trainable, params: Any, out_dir: str | os.PathLike, *,
             for o in optims.values():
                 for g in o.param_groups:
                     g["lr"] = g["initial_lr"] * scale
-            logs: dict[str, float] = {}
-            for which in trainee.step_order:
-                if which not in optims:
-                    continue
-                _set_grad(g_params, which == "g")
-                _set_grad(d_params, which == "d")
-                with autocast():
-                    res = trainee.d_step(batch, step) if which == "d" else trainee.g_step(batch, step)
-                if res is None:
-                    continue
-                loss, l = res
-                opt = optims[which]
-                opt.zero_grad(set_to_none=True)
-                scalers[which].scale(loss).backward()
-                grads = [p.grad for p in opt_params[which] if p.grad is not None]
-                _all_reduce_mean_(grads, world)
-                lv = torch.tensor([float(loss.detach())] + [float(v) for v in l.values()],
-                                  dtype=torch.float64)
-                _all_reduce_mean_([lv], world)
-                if not math.isfinite(float(lv[0])):
-                    where = (f"the last good checkpoint {ckpt_path} (step {last_saved}) is kept"
-                             if last_saved is not None else "no checkpoint was written")
-                    raise FRBenchError(
-                        f"{trainee.name}: loss_{which} is {float(lv[0])} at step {step}; training "
-                        f"stopped and {where}. Lower the learning rate or check the data, then "
-                        "rerun (with --resume to continue from the checkpoint)")
-                scalers[which].step(opt)
-                scalers[which].update()
-                logs[f"loss_{which}"] = float(lv[0])
-                logs.update({k: float(v) for k, v in zip(l.keys(), lv[1:].tolist())})
-            _set_grad(g_params, True)
-            _set_grad(d_params, True)
+            try:
+                logs = train_step(trainee, batch, step, optims, scalers, autocast, world)
+            except NonFiniteLoss as e:
+                where = (f"the last good checkpoint {ckpt_path} (step {last_saved}) is kept"
+                         if last_saved is not None else "no checkpoint was written")
+                raise FRBenchError(
+                    f"{trainee.name}: loss_{e.which} is {e.value} at step {step}; training "
+                    f"stopped and {where}. Lower the learning rate or check the data, then "
+                    "rerun (with --resume to continue from the checkpoint)") from None
             if ema is not None:
                 ema.update()
             trainee.after_step(step)
