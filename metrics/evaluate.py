@@ -23,6 +23,7 @@ import logging
 import os
 import platform
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -96,6 +97,32 @@ def _prepare_image(img: np.ndarray, path: Path, proto: Protocol) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((proto.size, proto.size), Image.BICUBIC))
 
 
+@contextmanager
+def ieee_fp32(device):
+    """On CUDA, full-precision float32 convolutions and matmuls inside the block (PyTorch lets
+    cuDNN use TF32 for float32 convolutions by default on Ampere and later, which moves LPIPS /
+    Inception outputs by ~1e-3 and breaks agreement with the CPU); restored afterwards."""
+    import torch
+    if getattr(device, "type", str(device)) != "cuda":
+        yield
+        return
+    if hasattr(torch.backends.cudnn, "conv") and hasattr(torch.backends.cudnn.conv,
+                                                         "fp32_precision"):
+        knobs = [(torch.backends.cudnn.conv, "fp32_precision", "ieee"),
+                 (torch.backends.cuda.matmul, "fp32_precision", "ieee")]
+    else:  # older torch
+        knobs = [(torch.backends.cudnn, "allow_tf32", False),
+                 (torch.backends.cuda.matmul, "allow_tf32", False)]
+    old = [getattr(obj, name) for obj, name, _ in knobs]
+    try:
+        for obj, name, value in knobs:
+            setattr(obj, name, value)
+        yield
+    finally:
+        for (obj, name, _), value in zip(knobs, old):
+            setattr(obj, name, value)
+
+
 def check_finite(x, what: str):
     """Raise FRBenchError if a float array/tensor has NaN or inf (e.g. a broken backbone)."""
     import torch
@@ -131,7 +158,8 @@ class Evaluator:
 
     ``weights``: a ``metrics.config.WeightsConfig`` (or anything with its attributes).
     ``device``: "cpu" or "cuda[:i]". Networks run in float32 (channels_last; outputs equal the
-    reference packages' to ~1e-6 relative); PSNR/SSIM/MS-SSIM in float64."""
+    reference packages' to ~1e-6 relative; on CUDA without TF32, ``ieee_fp32``); PSNR/SSIM/MS-SSIM
+    in float64."""
 
     def __init__(self, protocol: str | Protocol, metrics=None, *, weights=None, device: str = "cpu",
                  batch_size: int = 8, cache_dir: str | os.PathLike = "cache",
@@ -260,7 +288,7 @@ class Evaluator:
         per_image: dict[str, list[float]] = {m: [] for m in image_metrics}
         r_feats, g_feats = [], []
         bs = self.batch_size
-        with torch.inference_mode():
+        with torch.inference_mode(), ieee_fp32(self.device):
             for start in tqdm(range(0, len(pairs), bs), desc="evaluate", unit="batch",
                               disable=len(pairs) <= bs):
                 chunk = pairs[start:start + bs]
