@@ -9,7 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install repro test test-slow bench gpu-smoke clean-venv
+.PHONY: install repro test test-slow bench gpu-smoke clean-venv test-photos
 
 install: $(STAMP)
 
@@ -17,8 +17,13 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -e '.[dev]' 2>&1 | { grep -v "^WARNING: Location" || true; }
 	$(PY) -m pip install -q --no-deps facenet-pytorch==2.6.0 2>&1 | { grep -v "^WARNING: Location" || true; }
-	$(PY) -c "import torch, torchvision, lpips, pytorch_fid, facenet_pytorch, dvc, mlflow"
+	$(PY) -c "import torch, torchvision, lpips, pytorch_fid, facenet_pytorch, dvc, mlflow, dlib"
+	$(PY) scripts/fetch_test_photos.py cache/test-photos || echo "warning: test photos not fetched; tests needing them skip (make test-photos)"
 	touch $(STAMP)
+
+# real portraits for the metric tests (face_recognition sdist; never committed)
+test-photos:
+	$(PY) scripts/fetch_test_photos.py cache/test-photos
 
 repro: $(STAMP)
 	. $(VENV)/bin/activate && dvc repro

@@ -17,8 +17,8 @@ skipped):
    64->1024, GPEN, GFP-GAN (512->1024) and pSp (256->1024) at paper size: the trainee built from
    the paper profile (random-init prior, DRE and loss backbones, every loss kept in the graph:
    ``random_init_losses``), ``setup_training``, one real batch from 8 generated faces through
-   the method's own sample function, then ``methods.trainer.train_step`` (the trainer's own
-   step: forward, backward through the GradScaler, optimiser step) + EMA: median step time of
+   the method's own sample function, then the trainer's own step (``methods.trainer._Run``:
+   forward, backward through the GradScaler, optimiser step, EMA): median step time of
    ``--steps`` after ``--warmup`` warm-up steps, ``torch.cuda.max_memory_allocated``, the
    losses (finite?). At batch 1 and at the paper profile's per-process batch (global batch /
    the launcher's process count), with AMP (float16 autocast); the fp32 runs of the paper batch
@@ -226,15 +226,17 @@ def make_faces(folder: Path, n: int, size: int, render: int = 128) -> Path:
 
 
 def random_checkpoints(params, ckpt: Path) -> dict:
-    """Seeded random-init prior and DRE checkpoints (``train(steps=0)``: the trainer's own
-    format) for the methods' ``setup_training``."""
-    from methods.trainer import train
+    """Seeded random-init prior and DRE checkpoints (complete, step 0 of 0, in the trainer's own
+    format, written by its ``_Run.save``) for the methods' ``setup_training``."""
+    from methods.trainer import _Run
     from pipeline.cmd_train import build_trainee
     out = {}
     for name in ("prior", "dre"):
         t = time.perf_counter()
-        train(build_trainee(name, params), params, ckpt / name, steps=0, device="cpu",
-              show_progress=False)
+        r = _Run(build_trainee(name, params), params, ckpt / name, steps=1, device="cpu")
+        r._index_params()
+        r.total = 0
+        r.save(0)
         out[name] = round(time.perf_counter() - t, 2)
     return out
 
@@ -251,35 +253,28 @@ def real_batch(trainee, params, batch: int) -> dict:
 
 
 def measure_training(name: str, params, device, batch: int, steps: int, warmup: int,
-                     amp: bool) -> dict:
+                     amp: bool, work: Optional[Path] = None) -> dict:
+    """The trainer's own run state (``methods.trainer._Run``: ``setup_training``, device,
+    channels_last, optimisers, GradScalers, EMA) and its ``step`` (forward, backward,
+    optimiser step, EMA, ``after_step``) on one real batch, ``warmup + steps`` times."""
+    import dataclasses
+
     import torch
 
-    from methods.base import TrainContext
-    from methods.trainer import EMA, train_step
+    from methods.trainer import _Run
     from pipeline.cmd_train import build_trainee
 
     on_cuda = device.type == "cuda"
-    amp = bool(amp and on_cuda)
+    p = dataclasses.replace(params, train=dataclasses.replace(params.train, amp=bool(amp)))
     t0 = time.perf_counter()
-    trainee = build_trainee(name, params)
-    trainee.setup_training(TrainContext(params, device, params.train.checkpoint_dir))
-    trainee.to(device)
-    if on_cuda and params.train.channels_last:
-        trainee.to(memory_format=torch.channels_last)
-    optims = trainee.make_optimizers()
-    scalers = {k: torch.amp.GradScaler("cuda", enabled=amp) for k in optims}
-    ema = EMA(trainee.ema_modules(), trainee.ema_decay) if trainee.ema_decay > 0 and \
-        trainee.ema_modules() else None
+    trainee = build_trainee(name, p)
+    run_dir = Path(work or tempfile.gettempdir()) / "runs" / f"{name}-b{batch}"
+    r = _Run(trainee, p, run_dir, steps=warmup + steps, device=str(device))
+    r._index_params()
     build_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    b = real_batch(trainee, params, batch)
+    b = r.to_device(real_batch(trainee, p, batch))
     data_s = time.perf_counter() - t0
-    b = {k: v.to(device) for k, v in b.items()}
-    if on_cuda and params.train.channels_last:
-        b = {k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v
-             for k, v in b.items()}
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if amp else \
-        contextlib.nullcontext
     if on_cuda:
         torch.cuda.reset_peak_memory_stats(device)
     trainee.train()
@@ -287,18 +282,15 @@ def measure_training(name: str, params, device, batch: int, steps: int, warmup: 
     for s in range(warmup + steps):
         _sync(device)
         t = time.perf_counter()
-        logs = train_step(trainee, b, s, optims, scalers, autocast)
-        if ema is not None:
-            ema.update()
-        trainee.after_step(s)
+        logs = r.step(b, s)
         _sync(device)
         if s >= warmup:
             times.append(time.perf_counter() - t)
         losses.append({k: v for k, v in logs.items() if k.startswith("loss")})
     finite = all(math.isfinite(v) for d in losses for v in d.values())
     med = statistics.median(times)
-    n_params = sum(p.numel() for p in trainee.parameters())
-    out = {"model": MODELS.get(name, name), "batch": batch, "amp": amp,
+    n_params = sum(q.numel() for q in trainee.parameters())
+    out = {"model": MODELS.get(name, name), "batch": batch, "amp": r.amp,
            "step_s_median": round(med, 5), "step_s_mean": round(statistics.fmean(times), 5),
            "step_s": [round(x, 5) for x in times], "images_per_s": round(batch / med, 3),
            "peak_mem_gib": (round(torch.cuda.max_memory_allocated(device) / 2 ** 30, 3)
@@ -306,10 +298,10 @@ def measure_training(name: str, params, device, batch: int, steps: int, warmup: 
            "losses_finite": finite, "first_losses": losses[0], "last_losses": losses[-1],
            "params_m": round(n_params / 1e6, 2), "build_s": round(build_s, 2),
            "batch_prep_s": round(data_s, 2),
-           "lq_size": getattr(trainee, "lq_size", None), "out_size": getattr(trainee, "out_size",
-                                                                            trainee.hq_size),
+           "lq_size": getattr(trainee, "lq_size", None),
+           "out_size": getattr(trainee, "out_size", trainee.hq_size),
            "provenance": dict(trainee.provenance)}
-    del trainee, optims, scalers, ema, b
+    del trainee, r, b
     if not finite:
         raise RuntimeError(f"non-finite losses: {losses}")
     return out
@@ -547,7 +539,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 for b in dict.fromkeys(batches(name)):
                     run_part(report, budget, f"train/{name}/b{b}/amp", 5 if args.tiny else 25,
                              lambda name=name, b=b: measure_training(
-                                 name, params, device, b, steps, warmup, amp=True), device)
+                                 name, params, device, b, steps, warmup, amp=True, work=work),
+                             device)
         if "pipeline" in parts:
             need = 240.0
             run_part(report, budget, "pipeline", need,
@@ -557,7 +550,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 b = batches(name)[-1]
                 run_part(report, budget, f"train/{name}/b{b}/fp32", 5 if args.tiny else 25,
                          lambda name=name, b=b: measure_training(
-                             name, params, device, b, steps, warmup, amp=False), device)
+                             name, params, device, b, steps, warmup, amp=False, work=work),
+                         device)
         report.data["total_s"] = round(time.perf_counter() - budget.t0, 1)
         report.write()
     summarize(report.data)

@@ -12,7 +12,9 @@ Folder rules (``list_hq``/``load_hq``):
   average, antialiased), enlarging ``PIL`` bicubic; images smaller than ``min_size`` (default
   ``size``) -> error naming the file (upscaled faces would not be HQ).
 Images are read with ``core.imageio.read_image`` (its documented conversions: grayscale ->
-RGB, RGBA -> RGB dropping alpha, 16-bit -> 8-bit).
+RGB, RGBA -> RGB dropping alpha, 16-bit -> 8-bit). ``hq_side`` checks every rule above from the
+image headers alone (no decoding), so a folder with one wrong image fails in seconds, naming it,
+before any work is done; faces below ``core.imageio.MIN_SIDE`` (16 px) are refused.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from core.errors import FRBenchError
-from core.imageio import list_images, read_image, to_float
+from core.imageio import MIN_SIDE, image_size, list_images, read_image, to_float
 
 
 def read_list_file(path: str | os.PathLike) -> list[str]:
@@ -65,6 +67,37 @@ def list_hq(folder: str | os.PathLike, list_file: str | os.PathLike | None = Non
             seen.add(f.stem)
             out.append((f.stem, f))
     return out
+
+
+def hq_side(items: list[tuple[str, Path]], size: int | None = None, nonsquare: str = "crop",
+            where: str = "size") -> int:
+    """The common side of the HQ images ``items`` ([(id, path)]) after ``prepare_hq``, checked
+    from their headers: readable, within the pixel limit, square (or ``nonsquare="crop"``), at
+    least ``size`` (when given) and ``MIN_SIDE`` px, and all of one side when ``size`` is None.
+    ``where`` names the size setting in messages (``--size``, ``data.size``)."""
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int)
+                             or size < MIN_SIDE):
+        raise FRBenchError(f"{where}: must be an integer >= {MIN_SIDE} px (the smallest face side "
+                           f"the suite accepts), got {size!r}")
+    first: tuple[int, Path] | None = None
+    for _, path in items:
+        w, h = image_size(path)
+        if w != h and nonsquare != "crop":
+            raise FRBenchError(f"{path}: image is {w}x{h}, not square (crop it, or allow "
+                               "centre-cropping)")
+        side = min(w, h)
+        need = size if size is not None else MIN_SIDE
+        if side < need:
+            raise FRBenchError(f"{path}: image is {w}x{h} px, smaller than the required {need} px "
+                               f"(minimum face side {MIN_SIDE} px); use larger images"
+                               + (" or a smaller size" if size is not None else ""))
+        if size is None:
+            if first is None:
+                first = (side, path)
+            elif side != first[0]:
+                raise FRBenchError(f"{path}: {side} px, but {first[1].name} is {first[0]} px; HQ "
+                                   f"images must share one size: pass {where} to resize them")
+    return size if size is not None else (first[0] if first else 0)
 
 
 def prepare_hq(img: np.ndarray, path: str | os.PathLike, size: int | None = None,

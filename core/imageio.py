@@ -8,31 +8,80 @@ Conventions (shared/DESIGN.md):
 Reading is strict: unreadable/truncated files raise ``FRBenchError`` naming the file. Documented
 conversions on read: grayscale -> RGB (channel replicated), RGBA/LA -> RGB (alpha dropped, the
 colour channels kept as stored), 16-bit -> 8-bit (``round(v / 257)``), palette -> RGB.
+
+Size limits: an image whose header declares more than ``MAX_PIXELS`` (8192 x 8192) pixels is
+refused from its header, before decoding (decompression bombs, and photos far above any face
+crop the suite uses); ``MIN_SIDE`` (16 px) is the smallest HQ/GT face side the suite accepts
+(LQ inputs may be smaller: an x8 SR input of a 64 px face is 8 px). ``image_size(path)`` reads
+the size from the header only.
 """
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from contextlib import contextmanager
+import warnings
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from core.errors import FRBenchError
+from core.outputs import atomic_dir  # noqa: F401  (re-exported: the output-folder rules)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+MAX_PIXELS = 8192 * 8192
+MIN_SIDE = 16
+_READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError)
+
+
+def _open(path: Path):
+    """``Image.open`` with the suite's size limit checked on the header (no pixels decoded)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except Image.DecompressionBombError as e:
+        raise FRBenchError(f"{path}: image too large ({e}); the suite reads images of at most "
+                           f"{MAX_PIXELS} pixels (8192x8192): crop or resize it") from None
+    except _READ_ERRORS as e:
+        raise FRBenchError(f"{path}: cannot read image ({e.__class__.__name__}: {e}); "
+                           "re-export it as an 8-bit RGB PNG") from None
+    w, h = im.size
+    if w * h > MAX_PIXELS:
+        im.close()
+        raise FRBenchError(f"{path}: image is {w}x{h} px, above the limit of {MAX_PIXELS} pixels "
+                           "(8192x8192); crop or resize it first")
+    if w < 1 or h < 1:
+        im.close()
+        raise FRBenchError(f"{path}: image is {w}x{h} px (empty)")
+    return im
+
+
+def _check_file(path: Path) -> None:
+    if path.is_symlink() and not path.exists():
+        raise FRBenchError(f"{path}: dangling symbolic link (its target "
+                           f"{os.readlink(path)} does not exist); fix or remove the link")
+    if not path.is_file():
+        raise FRBenchError(f"{path}: no such image file")
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding the pixels. FRBenchError for
+    unreadable headers and images above ``MAX_PIXELS``."""
+    path = Path(path)
+    _check_file(path)
+    im = _open(path)
+    try:
+        return im.size
+    finally:
+        im.close()
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Read any supported image as uint8 RGB HWC. Raises FRBenchError on unreadable input."""
     path = Path(path)
-    if not path.is_file():
-        raise FRBenchError(f"{path}: no such image file")
+    _check_file(path)
     try:
-        with Image.open(path) as im:
+        with _open(path) as im:
             im.load()
             mode = im.mode
             if mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -45,7 +94,7 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
                 elif mode != "RGB":
                     im = im.convert("RGB")
                 arr = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except _READ_ERRORS as e:
         raise FRBenchError(f"{path}: cannot read image ({e.__class__.__name__}: {e}); "
                            "re-export it as an 8-bit RGB PNG") from None
     if arr.ndim != 3 or arr.shape[2] != 3:
@@ -97,41 +146,20 @@ def from_tensor(t) -> np.ndarray:
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
-    """Sorted image files (by name) in a folder; FRBenchError if missing or empty."""
+    """Sorted image files (by name) in a folder; FRBenchError if missing or empty, and for a
+    dangling symbolic link with an image name (it would silently shrink the set)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FRBenchError(f"{folder}: no such folder")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                   and not p.name.startswith("."))
+    named = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+             and not p.name.startswith(".")]
+    for p in named:
+        if p.is_symlink() and not p.exists():
+            _check_file(p)
+    files = sorted(p for p in named if p.is_file())
     if not files:
         raise FRBenchError(f"{folder}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
     return files
-
-
-@contextmanager
-def atomic_dir(out: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]:
-    """Write a whole output folder under a temporary name and rename it on success.
-
-    An exception (or Ctrl-C) inside the block removes the temporary folder, so an interrupted run
-    leaves nothing that looks finished. An existing ``out`` is replaced only on success.
-    """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists() and not overwrite:
-        raise FRBenchError(f"{out}: already exists (pass --overwrite to replace it)")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

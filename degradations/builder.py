@@ -6,7 +6,10 @@ every level of one image, so levels share the noise seed), hence the bytes do no
 order, the worker count or which other images are in the set. ``gt/<oid>.png`` is the HQ image at
 the HQ size, ``lq/<oid>.png`` the degraded one at ``preset.lq_size``. The manifest records per image
 every drawn parameter and the sha256 of both files, plus preset, overrides, seed, suite version and
-library versions. The folder is built under a temporary name and renamed at the end.
+library versions. The folder is built under a temporary name and renamed at the end; it may
+replace only an earlier test set (``core.outputs``: never a folder the suite did not make, never
+the source folder or one containing or inside it). Every HQ image's size is checked from its
+header before anything is decoded (``core.datasets.hq_side``).
 """
 from __future__ import annotations
 
@@ -17,9 +20,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from degradations.presets import Preset, get_preset
-from core.datasets import list_hq, load_hq
+from core.datasets import hq_side, list_hq, load_hq
 from core.errors import FRBenchError
-from core.imageio import atomic_dir, to_float, write_png
+from core.imageio import to_float, write_png
+from core.outputs import atomic_dir, check_output_dir
 from core.manifest import SUITE_VERSION, library_versions, sha256_file, write_json
 from core.seeding import rng_for
 
@@ -48,8 +52,14 @@ def _job(args):
 def build_testset(src: str | Path, out: str | Path, preset: str | Preset, seed: int,
                   set_name: str | None = None, n: int | None = None, size: int | None = None,
                   list_file: str | Path | None = None, overrides: dict | None = None,
-                  workers: int = 1, nonsquare: str = "crop") -> dict:
-    """Build one test set; returns its manifest. ``n``: first n HQ images (None/0 = all)."""
+                  workers: int = 1, nonsquare: str = "crop", force: bool = False,
+                  names: dict | None = None) -> dict:
+    """Build one test set; returns its manifest. ``n``: first n HQ images (None/0 = all).
+    ``force``: replace a folder the suite made as another kind of output. ``names``: how the
+    settings are called in messages (default the ``frbench degrade`` flags, e.g.
+    ``{"workers": "testsets.workers"}`` from params)."""
+    names = {"n": "--n", "workers": "--workers", "size": "--size", "seed": "--seed",
+             **(names or {})}
     if isinstance(preset, str):
         preset_name = preset
         preset = get_preset(preset, overrides)
@@ -58,16 +68,18 @@ def build_testset(src: str | Path, out: str | Path, preset: str | Preset, seed: 
         if overrides:
             preset = preset.override(**overrides)
     set_name = set_name or preset_name
+    for key, value, low in (("n", n or 0, 0), ("workers", workers, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise FRBenchError(f"{names[key]}: must be an integer >= {low}, got {value!r}")
+    inputs = [src, list_file]
+    check_output_dir(out, "testset", inputs, force)
     items = list_hq(src, list_file)
     if n:
-        if n < 0:
-            raise FRBenchError(f"degrade: --n must be >= 0, got {n}")
         if n > len(items):
             raise FRBenchError(f"{src}: asked for {n} images but the folder has {len(items)}")
         items = items[:n]
-    if workers < 1:
-        raise FRBenchError(f"degrade: --workers must be >= 1, got {workers}")
-    with atomic_dir(out) as tmp:
+    hq_side(items, size, nonsquare, where=names["size"])
+    with atomic_dir(out, "testset", inputs, force) as tmp:
         (tmp / "gt").mkdir()
         (tmp / "lq").mkdir()
         jobs = [(preset, set_name, seed, id_, str(p), size, nonsquare, str(tmp))

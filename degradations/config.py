@@ -37,8 +37,12 @@ class DataConfig:
     def validate(self, where: str) -> None:
         if self.size < 16:
             raise FRBenchError(f"params: {where}.size: must be >= 16, got {self.size}")
+        if self.workers < 1:
+            raise FRBenchError(f"params: {where}.workers: must be >= 1, got {self.workers}")
         for name in ("train", "test"):
             s = getattr(self, name)
+            if s.seed < 0:
+                raise FRBenchError(f"params: {where}.{name}.seed: must be >= 0, got {s.seed}")
             if s.n < 0 or (self.source == "synthetic" and s.n < 1):
                 raise FRBenchError(f"params: {where}.{name}.n: must be >= 1 for synthetic faces "
                                    "(>= 0 for folders, 0 = all)")
@@ -72,9 +76,13 @@ class TestsetsConfig:
             if name not in self.sets:
                 raise FRBenchError(f"params: {where}.names: '{name}' has no entry under "
                                    f"{where}.sets (have: {', '.join(sorted(self.sets))})")
+        if self.workers < 1:
+            raise FRBenchError(f"params: {where}.workers: must be >= 1, got {self.workers}")
         for name, s in self.sets.items():
             if s.n < 0:
                 raise FRBenchError(f"params: {where}.sets.{name}.n: must be >= 0")
+            if s.seed < 0:
+                raise FRBenchError(f"params: {where}.sets.{name}.seed: must be >= 0, got {s.seed}")
             try:
                 get_preset(s.preset, s.overrides)
             except FRBenchError as e:

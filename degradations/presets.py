@@ -32,6 +32,26 @@ from degradations import primitives as P
 from core.errors import FRBenchError
 
 _SEED_MAX = 2 ** 31 - 1
+_INF = float("inf")
+
+#: allowed values of the knobs, by name: (low, high, integer). A knob that is a pair (a range
+#: drawn from) must be ordered (low <= high) with both ends inside; a scalar knob must lie inside.
+#: Bounds are those of the operation: a blur sigma or noise level cannot be negative, a JPEG
+#: quality / strength lies in 0..100, a probability in 0..1, a scale factor is positive.
+_KNOB_RULES: dict[str, tuple[float, float, bool]] = {
+    "sigma": (0.0, _INF, False), "side": (1, _INF, True), "noise": (0.0, 255.0, False),
+    "jpeg": (0, 100, True), "motion_length": (0.0, _INF, False), "factor": (1e-6, _INF, False),
+    "brightness": (0.0, _INF, False), "contrast": (0.0, _INF, False),
+    "saturation": (0.0, _INF, False), "hue": (-0.5, 0.5, False),
+    "p_up_bilinear": (0.0, 1.0, False), "p_gaussian": (0.0, 1.0, False),
+    "p_color_shift": (0.0, 1.0, False), "p_gray": (0.0, 1.0, False),
+    "p_color_jitter": (0.0, 1.0, False), "ref_size": (1, _INF, True),
+    "side_ref_size": (1, _INF, True), "kernel_size": (1, _INF, True),
+    "color_shift": (0.0, 255.0, False), "fixed_sigma": (0.0, _INF, False),
+    "fixed_noise": (0.0, 255.0, False), "fixed_q": (0, 100, True),
+    "lq_scale": (1e-6, 1.0, False),
+}
+_DOWN_MODES = ("bilinear", "bicubic")
 
 
 def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
@@ -83,7 +103,35 @@ class Preset:
         return out
 
     def validate(self) -> None:
-        pass
+        """FRBenchError naming the knob when a value is outside what the operation allows."""
+        for f in dataclasses.fields(self):
+            k, v = f.name, getattr(self, f.name)
+            if k == "down_modes":
+                if not v or any(m not in _DOWN_MODES for m in v):
+                    raise FRBenchError(f"preset '{self.name}': {k}: {list(v)} must be a non-empty "
+                                       f"list of {', '.join(_DOWN_MODES)}")
+                continue
+            rule = _KNOB_RULES.get(k)
+            if rule is None or isinstance(v, bool):
+                continue
+            lo, hi, integer = rule
+            vals = list(v) if isinstance(v, tuple) else [v]
+            shown = list(v) if isinstance(v, tuple) else v
+            if isinstance(v, tuple) and len(vals) != 2:
+                raise FRBenchError(f"preset '{self.name}': {k}: {shown} must be a range "
+                                   "[low, high]")
+            for x in vals:
+                if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) \
+                        or (integer and int(x) != x):
+                    raise FRBenchError(f"preset '{self.name}': {k}: {shown} must hold finite "
+                                       f"{'integers' if integer else 'numbers'}")
+                if not lo <= x <= hi:
+                    bound = (f"within [{lo}, {hi}]" if hi != _INF else
+                             "> 0" if k == "factor" else f">= {lo}")
+                    raise FRBenchError(f"preset '{self.name}': {k}: {shown} must be {bound}")
+            if len(vals) == 2 and vals[0] > vals[1]:
+                raise FRBenchError(f"preset '{self.name}': {k}: {shown} must be [low, high] with "
+                                   "low <= high")
 
     #: knobs recorded in manifests only when set away from their default (added after test sets
     #: were published, so that existing manifests stay byte-identical)
@@ -109,15 +157,16 @@ def _grid(hq_size: int, lq_scale: float) -> int:
     return max(1, int(round(int(hq_size) * float(lq_scale))))
 
 
-def _check_lq_scale(preset: "Preset") -> None:
-    v = preset.lq_scale
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
-        raise FRBenchError(f"preset '{preset.name}': lq_scale must be in (0, 1], got {v!r}")
-
-
 def _to_grid(x: np.ndarray, side: int) -> np.ndarray:
     """HQ -> the working grid with cv2.INTER_AREA (GPEN's and Panini's HQ resize); no-op at size."""
     return x if x.shape[0] == side else P.resize(x, side, "area")
+
+
+def _check_factors(p: Preset) -> None:
+    f = p.factors
+    if not f or any(isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x)
+                    or int(x) != x or x < 1 for x in f):
+        raise FRBenchError(f"preset '{p.name}': factors: {list(f)} must be positive integers")
 
 
 def _seed(rng: np.random.Generator) -> int:
@@ -228,8 +277,8 @@ class PaniniLadder(PaniniMFR):
         return tuple(f"r{int(f):03d}" for f in self.factors)
 
     def validate(self):
-        if not self.factors or any(int(f) < 1 for f in self.factors):
-            raise FRBenchError(f"preset '{self.name}': factors must be positive integers")
+        super().validate()
+        _check_factors(self)
 
     def sample(self, rng, hq_size, level=None):
         L = self.lq_size(hq_size)
@@ -282,9 +331,6 @@ class GPEN(Preset):
     jpeg: tuple = (5, 50)
     ref_size: int = 512
     lq_scale: float = 1.0
-
-    def validate(self):
-        _check_lq_scale(self)
 
     def lq_size(self, hq_size):
         return _grid(hq_size, self.lq_scale)
@@ -355,9 +401,6 @@ class GFPGAN(Preset):
     ref_size: int = 512
     lq_scale: float = 1.0
 
-    def validate(self):
-        _check_lq_scale(self)
-
     def lq_size(self, hq_size):
         return _grid(hq_size, self.lq_scale)
 
@@ -421,8 +464,11 @@ class SR16Bilinear(Preset):
     factor: int = 16
 
     def validate(self):
-        if isinstance(self.factor, bool) or int(self.factor) != self.factor or self.factor < 1:
-            raise FRBenchError(f"preset '{self.name}': factor must be a positive integer")
+        if isinstance(self.factor, bool) or not isinstance(self.factor, (int, float)) or \
+                not math.isfinite(self.factor) or int(self.factor) != self.factor or \
+                self.factor < 1:
+            raise FRBenchError(f"preset '{self.name}': factor: {self.factor!r} must be a positive "
+                               "integer")
 
     def lq_size(self, hq_size):
         return max(1, int(hq_size) // int(self.factor))
@@ -454,9 +500,8 @@ class SRBicubic(Preset):
     lq_scale: float = 1.0
 
     def validate(self):
-        if not self.factors or any(int(f) < 1 for f in self.factors):
-            raise FRBenchError(f"preset '{self.name}': factors must be positive integers")
-        _check_lq_scale(self)
+        super().validate()
+        _check_factors(self)
 
     def lq_size(self, hq_size):
         return _grid(hq_size, self.lq_scale)

@@ -111,12 +111,14 @@ class Trainable(nn.Module):
 
 
 class TrainContext:
-    """What ``setup_training`` may use: params, device, checkpoint dir, world info."""
+    """What ``setup_training`` may use: params, device, checkpoint dir, world info, and whether
+    the prior / DRE it loads may be partial (``--allow-partial``)."""
 
     def __init__(self, params: Any, device: torch.device, checkpoint_dir: str,
-                 rank: int = 0, world: int = 1):
+                 rank: int = 0, world: int = 1, allow_partial: bool = False):
         self.params, self.device, self.checkpoint_dir = params, device, checkpoint_dir
         self.rank, self.world = rank, world
+        self.allow_partial = allow_partial
 
 
 class Method(Trainable):

@@ -26,15 +26,15 @@ log = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------------------
 # the prior
 
-def prior_state(checkpoint_dir: str | Path, out_size: int) -> tuple[dict, dict, str]:
+def prior_state(checkpoint_dir: str | Path, out_size: int, allow_partial: bool = False
+                ) -> tuple[dict, dict, str]:
     """Read ``<checkpoint_dir>/prior/model.pt`` -> (EMA generator state, discriminator state,
-    provenance string). FRBenchError if it is not a prior checkpoint or of another size."""
-    from methods.trainer import load_checkpoint
+    provenance string). FRBenchError if it is not a prior checkpoint, of another size, or
+    partial (unless ``allow_partial``)."""
+    from methods.trainer import load_pretrained
 
     path = Path(checkpoint_dir) / "prior" / "model.pt"
-    ck = load_checkpoint(path)
-    if ck.get("kind") != "prior":
-        raise FRBenchError(f"{path}: not a prior checkpoint (kind {ck.get('kind')})")
+    ck, prov = load_pretrained(path, "prior", allow_partial)
     if ck.get("out_size") != out_size:
         raise FRBenchError(f"{path}: prior generates {ck.get('out_size')} px, the method needs "
                            f"{out_size}; retrain the prior")
@@ -42,7 +42,7 @@ def prior_state(checkpoint_dir: str | Path, out_size: int) -> tuple[dict, dict, 
         k[len("generator."):]: v for k, v in ck["model"].items() if k.startswith("generator.")}
     dsd = {k[len("discriminator."):]: v for k, v in ck["model"].items()
            if k.startswith("discriminator.")}
-    return gsd, dsd, f"{path}@step{ck.get('step')}"
+    return gsd, dsd, prov
 
 
 def widen_to_concat(gsd: dict, generator: nn.Module, new_scale: float) -> tuple[dict, dict]:

@@ -15,6 +15,7 @@ process count does not divide.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
@@ -25,6 +26,24 @@ from core.errors import FRBenchError
 def _check(cond: bool, where: str, msg: str) -> None:
     if not cond:
         raise FRBenchError(f"params: {where}: {msg}")
+
+
+def _check_training(cfg, where: str) -> None:
+    """The settings every trained entry shares: positive steps, batch size and learning rate,
+    EMA decay in [0, 1) (0 = no EMA)."""
+    for key in ("steps", "batch_size"):
+        if hasattr(cfg, key):
+            _check(getattr(cfg, key) >= 1, f"{where}.{key}", f"must be >= 1, got {getattr(cfg, key)}")
+    if hasattr(cfg, "lr"):
+        _check(math.isfinite(cfg.lr) and cfg.lr > 0, f"{where}.lr", f"must be > 0, got {cfg.lr}")
+    if hasattr(cfg, "min_lr"):
+        _check(0 <= cfg.min_lr <= cfg.lr, f"{where}.min_lr", f"must be in [0, lr], got {cfg.min_lr}")
+    if hasattr(cfg, "ema_decay"):
+        _check(0.0 <= cfg.ema_decay < 1.0, f"{where}.ema_decay",
+               f"must be in [0, 1), got {cfg.ema_decay}")
+    if hasattr(cfg, "betas"):
+        _check(all(0.0 <= b < 1.0 for b in cfg.betas), f"{where}.betas",
+               f"must lie in [0, 1), got {list(cfg.betas)}")
 
 
 def _pow2(x: int) -> bool:
@@ -74,8 +93,7 @@ class PriorConfig:
     train_noise: Literal["random", "fixed"] = "random"
 
     def validate(self, where):
-        _check(self.steps >= 1 and self.batch_size >= 1, where, "steps and batch_size must be >= 1")
-        _check(0.0 <= self.ema_decay < 1.0, f"{where}.ema_decay", "must be in [0, 1)")
+        _check_training(self, where)
         _check(self.r1_every >= 1 and self.path_reg_every >= 1, where, "*_every must be >= 1")
 
 
@@ -105,6 +123,8 @@ class DREConfig:
     preset_overrides: dict[str, Any] = field(default_factory=dict)
 
     def validate(self, where):
+        _check_training(self, where)
+        _check(self.weight_decay >= 0, f"{where}.weight_decay", "must be >= 0")
         _check(len(self.widths) == 3 and all(w > 0 for w in self.widths), f"{where}.widths",
                "three positive conv widths")
         _check(self.queue >= self.batch_size and self.queue % self.batch_size == 0,
@@ -138,6 +158,13 @@ class TrainConfig:
     num_workers: int
     allow_random_vgg: bool
     threads: int = 0  # torch intra-op threads (0 = torch's default); 1 on oversubscribed CPUs
+
+    def validate(self, where):
+        for key in ("log_every", "sample_every", "ckpt_every", "num_workers", "threads"):
+            v = getattr(self, key)
+            zero = "torch's default" if key == "threads" else "never" if key.endswith("every") \
+                else "in-process"
+            _check(v >= 0, f"{where}.{key}", f"must be >= 0 (0 = {zero}), got {v}")
 
 
 # ------------------------------------------------------------------------------------------
@@ -198,6 +225,7 @@ class PaniniConfig:
     init_latent_avg: bool = False  # start the latent head at the prior's mean w (pSp's trick)
 
     def validate(self, where):
+        _check_training(self, where)
         _check(_pow2(self.out_size) and _pow2(self.lq_size), where,
                "out_size and lq_size must be powers of two")
         _check(self.out_size >= self.lq_size, where, "out_size must be >= lq_size")
@@ -264,6 +292,7 @@ class GPENConfig:
 
     def validate(self, where):
         _check_sizes(where, self.out_size, self.lq_size)
+        _check_training(self, where)
         _check(self.r1_every >= 1, f"{where}.r1_every", "must be >= 1")
         _check(self.path_reg_every >= 1, f"{where}.path_reg_every", "must be >= 1")
         _check(self.path_reg_weight >= 0, f"{where}.path_reg_weight", "must be >= 0")
@@ -324,6 +353,7 @@ class GFPGANConfig:
 
     def validate(self, where):
         _check_sizes(where, self.out_size, self.lq_size)
+        _check_training(self, where)
         _check(all(int(m) >= 1 for m in self.lr_milestones), f"{where}.lr_milestones",
                "steps >= 1")
         _check(0 < self.lr_gamma <= 1, f"{where}.lr_gamma", "must be in (0, 1]")
@@ -375,6 +405,7 @@ class PSPConfig:
 
     def validate(self, where):
         _check_sizes(where, self.out_size, self.lq_size)
+        _check_training(self, where)
         _check(len(self.enc_units) == 4 and len(self.enc_widths) == 4, where,
                "enc_units and enc_widths: four stages")
         _check(self.out_size >= 32, f"{where}.out_size", "pSp needs out_size >= 32 (8 styles)")

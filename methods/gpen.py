@@ -100,7 +100,7 @@ class GPEN(Method):
     # -- training ----------------------------------------------------------------------------
     def setup_training(self, ctx: TrainContext):
         c = self.cfg
-        gsd, dsd, prov = prior_state(ctx.checkpoint_dir, self.out_size)
+        gsd, dsd, prov = prior_state(ctx.checkpoint_dir, self.out_size, ctx.allow_partial)
         from methods.trainer import load_state
         masks = {}
         if c.noise == "concat":

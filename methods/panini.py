@@ -335,14 +335,13 @@ class Panini(Method):
     def setup_training(self, ctx: TrainContext):
         """Load the pretrained prior (EMA generator + discriminator) and DRE, freeze as
         configured, resolve VGG16 for the perceptual loss."""
-        from methods.trainer import load_checkpoint, load_state
+        from methods.trainer import load_pretrained, load_state
         from pathlib import Path
 
         root = Path(ctx.checkpoint_dir)
         pck_path = root / "prior" / "model.pt"
-        pck = load_checkpoint(pck_path)
-        if pck.get("kind") != "prior":
-            raise FRBenchError(f"{pck_path}: not a prior checkpoint (kind {pck.get('kind')})")
+        allow_partial = getattr(ctx, "allow_partial", False)
+        pck, prior_prov = load_pretrained(pck_path, "prior", allow_partial)
         if pck.get("out_size") != self.out_size:
             raise FRBenchError(f"{pck_path}: prior generates {pck.get('out_size')} px, "
                                f"{self.name} needs {self.out_size}; retrain the prior")
@@ -353,7 +352,7 @@ class Panini(Method):
             dsd = {k[len("discriminator."):]: v for k, v in pck["model"].items()
                    if k.startswith("discriminator.")}
             load_state(self.discriminator, dsd, pck_path, "prior discriminator")
-        self.provenance["prior"] = f"{pck_path}@step{pck.get('step')}"
+        self.provenance["prior"] = prior_prov
         if getattr(self.cfg, "init_latent_avg", False):
             # not in the reference (it feeds the head's output directly): start the latent head
             # at the prior's mean latent so the first outputs are the prior's average image
@@ -364,14 +363,12 @@ class Panini(Method):
                 self.ife.latent_fc.weight.mul_(0.1)
         if self.dre is not None:
             dck_path = root / "dre" / "model.pt"
-            dck = load_checkpoint(dck_path)
-            if dck.get("kind") != "dre":
-                raise FRBenchError(f"{dck_path}: not a DRE checkpoint (kind {dck.get('kind')})")
+            dck, dre_prov = load_pretrained(dck_path, "dre", allow_partial)
             esd = {k[len("encoder_q."):]: v for k, v in dck["model"].items()
                    if k.startswith("encoder_q.")}
             load_state(self.dre, esd, dck_path, "DRE (encoder_q)")
             self.dre.requires_grad_(bool(self.cfg.finetune_dre))
-            self.provenance["dre"] = f"{dck_path}@step{dck.get('step')}"
+            self.provenance["dre"] = dre_prov
         self.generator.style.requires_grad_(False)  # W+ comes from the IFE: mapping unused
         if not self.cfg.finetune_generator:
             self.generator.requires_grad_(False)

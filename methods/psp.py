@@ -132,7 +132,7 @@ class PSP(Method):
     def setup_training(self, ctx: TrainContext):
         from methods.trainer import load_state
         c = self.cfg
-        gsd, _, prov = prior_state(ctx.checkpoint_dir, self.out_size)
+        gsd, _, prov = prior_state(ctx.checkpoint_dir, self.out_size, ctx.allow_partial)
         load_state(self.generator, gsd, prov, "prior generator")
         self.generator.requires_grad_(False)  # pSp: train_decoder False
         self.provenance["prior"] = prov

@@ -1,9 +1,11 @@
-"""Evaluation: PSNR/SSIM/MS-SSIM/LPIPS/FID/KID/identity angle under named protocols.
+"""Evaluation: PSNR/SSIM/MS-SSIM/LPIPS/FID/KID/identity angles/landmark distance/NIQE under
+named protocols.
 
 Entry points: ``METRICS`` (specs), ``metrics.protocols.PROTOCOLS``,
 ``metrics.evaluate.evaluate_folders`` / ``Evaluator``, ``metrics.provenance.check_comparable``.
-NIQE is not implemented: a faithful port (BasicSR's MATLAB-matching version with the pristine
-parameter file and MATLAB bicubic imresize) did not fit; no approximate NIQE is offered.
+``needs`` names the weight files a metric uses (keys of ``metrics.weights.KNOWN``; "lpips" = the
+protocol's LPIPS backbone); its provenance is recorded under the same names in summary.json.
+Metrics with ``needs_gt=False`` (NIQE) also score folders that have no ground truth.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ class MetricSpec:
     level: Literal["image", "set"]     # per-image (mean + CI) or set-level (FID/KID)
     needs: tuple[str, ...]             # weight names (metrics.weights.KNOWN); "lpips" = protocol's net
     description: str
+    needs_gt: bool = True              # False: no-reference (scores a folder without GT)
 
 
 METRICS: dict[str, MetricSpec] = {
@@ -33,4 +36,13 @@ METRICS: dict[str, MetricSpec] = {
                               "identity angle (degrees), FaceNet VGGFace2"),
     "deg_arcface18": MetricSpec("deg_arcface18", False, "image", ("arcface18_vqfr",),
                                 "identity angle (degrees), VQFR ArcFace ResNet-18"),
+    "deg_dlib": MetricSpec("deg_dlib", False, "image", ("dlib_shape5", "dlib_resnet_v1"),
+                           "identity angle (degrees), dlib ResNet descriptor, 5-point alignment "
+                           "from a fixed face box"),
+    "lmd_dlib68": MetricSpec("lmd_dlib68", False, "image", ("dlib_shape68",),
+                             "mean distance (px at evaluated size) over dlib's 68 landmarks; "
+                             "not VQFR's LMD (AWing, 98 WFLW points)"),
+    "niqe": MetricSpec("niqe", False, "image", ("niqe_pris_params",),
+                       "NIQE (BasicSR calculate_niqe: Y, rounded, 96 px blocks, pristine params)",
+                       needs_gt=False),
 }

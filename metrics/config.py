@@ -54,5 +54,8 @@ class EvaluateConfig:
                                f"(known: {', '.join(sorted(PROTOCOLS))})")
         if self.batch_size < 1:
             raise FRBenchError(f"params: {where}.batch_size must be >= 1")
+        if self.bootstrap_samples is not None and self.bootstrap_samples < 0:
+            raise FRBenchError(f"params: {where}.bootstrap_samples: must be >= 0 (or null), got "
+                               f"{self.bootstrap_samples}")
         if self.metrics is not None:
             PROTOCOLS[self.protocol].select(self.metrics)  # raises on unknown names

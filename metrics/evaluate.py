@@ -3,15 +3,28 @@
 ``Evaluator`` holds the networks (built once, reused across many (method, set) cells) and an
 in-memory cache of GT-side network outputs (keyed by the GT file's sha256); GT Inception features
 are also cached on disk under ``<cache_dir>/fid/<key>.npz``, the key hashing everything that
-affects them (GT file hashes and ids, the protocol's size/resize/dims, the Inception provenance).
+affects them (GT file hashes and ids, the protocol's size/resize/dims, the Inception provenance);
+GT dlib descriptors/landmarks under ``<cache_dir>/dlib/<kind>/<key>.npy`` per GT image (key: the
+GT file's sha256, the evaluated shape, the models' provenance), so the pipeline's cells, each its
+own process, compute a GT face once.
 
 ``evaluate_folders(restored, gt, protocol, metrics=None, out=None, ...)`` writes
 ``per_image.csv`` (``id`` + one column per per-image metric) and ``summary.json`` (see
 docs/architecture.md) atomically and returns the summary dict.
 
+Without GT (``gt=None``) only no-reference metrics (``MetricSpec.needs_gt`` false: NIQE) are
+allowed; each restored file is scored on its own (id = file stem); asking for any other metric
+is an error naming them.
+
 Pairing: restored file ``<id><suffix>.<ext>`` matches GT ``<id>.<ext'>`` when the stems are
 equal, or after stripping one ``_<digits>`` suffix (GFPGAN/RestoreFormer ``restored_faces/*_00``).
-Missing or extra files, two restored files for one GT, or size mismatches are errors.
+Missing or extra files, two restored files for one GT, or size mismatches are errors. Every
+image's header is checked (readable, within ``core.imageio.MAX_PIXELS``, GT at least
+``MIN_SIDE`` px) before any pixel is decoded, and ``out`` is checked against the output-folder
+rules (``core.outputs``: never an input, never a folder frbench did not make) before any work.
+Non-finite values (the PSNR of an image identical to its GT is +inf) are written to
+``summary.json`` as null plus ``<key>_nonfinite: "inf"`` (``core.manifest.encode_nonfinite``);
+``per_image.csv`` spells them ``inf``; ``read_summary`` reads them back as floats.
 """
 from __future__ import annotations
 
@@ -34,7 +47,9 @@ from metrics import METRICS
 from metrics import functional as MF
 from metrics.protocols import Protocol, get_protocol
 from core.errors import FRBenchError
-from core.imageio import atomic_dir, list_images, read_image
+from core.imageio import MIN_SIDE, image_size, list_images, read_image
+from core.manifest import decode_nonfinite, dumps_json
+from core.outputs import atomic_dir, check_output_dir
 
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 1
@@ -79,6 +94,32 @@ def pair_files(restored: str | os.PathLike, gt: str | os.PathLike) -> list[tuple
         raise FRBenchError(f"cannot pair {restored} with {gt}: " + "; ".join(parts)
                            + ". Names must match (a trailing _NN suffix is allowed).")
     return [(k, rmap[k], gmap[k]) for k in sorted(gmap)]
+
+
+def check_no_reference(metrics: list[str], restored) -> None:
+    """FRBenchError unless every metric in ``metrics`` scores images without ground truth."""
+    need = [m for m in metrics if METRICS[m].needs_gt]
+    if need:
+        free = [m for m, s in METRICS.items() if not s.needs_gt]
+        raise FRBenchError(f"{restored}: no ground truth given, but {', '.join(need)} need(s) it; "
+                           f"pass --gt DIR, or ask only for no-reference metrics "
+                           f"(--metrics {','.join(free)})")
+
+
+def check_headers(pairs: list[tuple[str, Path, Path]]) -> None:
+    """Every restored and GT image of ``pairs`` readable from its header, within the pixel
+    limit, and GT images at least ``MIN_SIDE`` px (no pixel decoded)."""
+    for _, rp, gp in pairs:
+        image_size(rp)
+        w, h = image_size(gp)
+        if min(w, h) < MIN_SIDE:
+            raise FRBenchError(f"{gp}: GT image is {w}x{h} px, below the minimum face side of "
+                               f"{MIN_SIDE} px")
+
+
+def read_summary(path: str | os.PathLike) -> dict:
+    """``summary.json`` with its non-finite values restored (null + ``*_nonfinite`` -> float)."""
+    return decode_nonfinite(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 def file_sha256(path: Path) -> str:
@@ -145,7 +186,7 @@ def _versions() -> dict:
     import importlib.metadata as md
     out = {"python": platform.python_version()}
     for pkg in ("torch", "torchvision", "numpy", "scipy", "lpips", "pytorch-fid", "facenet-pytorch",
-                "opencv-python-headless", "pillow"):
+                "opencv-python-headless", "pillow", "dlib-bin", "face-recognition-models"):
         try:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
@@ -175,6 +216,8 @@ class Evaluator:
                                     random_init_seed=0)
         self.weights = weights
         self.search_dirs = tuple(search_dirs)
+        from core.environment import check_device
+        check_device(device, "device")
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise FRBenchError(f"device '{device}' requested but CUDA is not available")
         self.device = torch.device(device)
@@ -184,6 +227,9 @@ class Evaluator:
         self.cache_dir = Path(cache_dir)
         self.bootstrap_samples = (self.protocol.bootstrap_samples if bootstrap_samples is None
                                   else int(bootstrap_samples))
+        if self.bootstrap_samples < 0:
+            raise FRBenchError(f"bootstrap_samples must be >= 0 (0 = no confidence intervals), "
+                               f"got {self.bootstrap_samples}")
         self.provenance: dict[str, str] = {}
         self._gt_mem: dict[tuple, object] = {}
         self._gt_mem_bytes = 0
@@ -199,6 +245,17 @@ class Evaluator:
         from metrics import backbones as B
         m, sd = set(self.metrics), self.search_dirs
         self.lpips = self.inception = self.facenet = self.arcface = None
+        self.dlib = self.niqe_params = None
+        if m & {"deg_dlib", "lmd_dlib68"}:
+            from metrics.dlib_face import DlibFace
+            self.dlib = DlibFace(self.weights, sd, descriptor="deg_dlib" in m,
+                                 landmarks="lmd_dlib68" in m)
+            self.provenance.update(self.dlib.provenance)
+        if "niqe" in m:
+            from metrics.niqe import load_params
+            res = B.resolve_for("niqe_pris_params", self.weights, sd)
+            self.niqe_params = load_params(res.path)
+            self.provenance["niqe_pris_params"] = res.provenance
         if "lpips" in m:
             self.lpips, p = B.build_lpips(self.protocol.lpips_net, self.weights, sd)
             self.provenance.update(p)
@@ -266,12 +323,83 @@ class Evaluator:
         os.replace(tmp, path)
 
     # -- main ------------------------------------------------------------------------------
-    def evaluate(self, restored, gt, out=None) -> dict:
+    def _niqe(self, img: np.ndarray) -> float:
+        from metrics.niqe import niqe_rgb
+        p = self.protocol
+        return niqe_rgb(img, self.niqe_params, p.crop_border, p.niqe_block, p.niqe_upscale)
+
+    def evaluate_no_reference(self, restored, out=None, force: bool = False) -> dict:
+        """Score every image of ``restored`` on its own (no-reference metrics only)."""
+        from tqdm import tqdm
+
+        check_no_reference(self.metrics, restored)
+        if out is not None:
+            check_output_dir(out, "evaluation", (restored,), force)
+        files = list_images(restored)
+        for p in files:
+            image_size(p)
+        seen: dict[str, Path] = {}
+        for p in files:
+            if p.stem in seen:
+                raise FRBenchError(f"{restored}: two images with id '{p.stem}' "
+                                   f"({seen[p.stem].name}, {p.name})")
+            seen[p.stem] = p
+        ids = [p.stem for p in files]
+        per_image: dict[str, list[float]] = {m: [] for m in self.metrics}
+        for p in tqdm(files, desc="evaluate", unit="img", disable=len(files) < 8):
+            img = _prepare_image(read_image(p), p, self.protocol)
+            per_image["niqe"].append(self._niqe(img))
+        summary = self._summary(ids, per_image, {}, {})
+        if out is not None:
+            write_results(out, ids, per_image, summary, inputs=(restored,), force=force)
+        return summary
+
+    def _gt_side(self, name, fn, g_imgs, hashes, shape) -> np.ndarray:
+        """``fn(list of GT images) -> array`` with per-image results cached in memory (keys: name,
+        GT file sha256, shape) and on disk (``<cache_dir>/dlib/<name>/``; the key also hashes
+        the provenance of the models); only the misses are computed."""
+        from metrics.backbones import stable_hash
+
+        prov = {k: v for k, v in self.provenance.items() if k.startswith("dlib_")}
+        keys = [(name, h, shape) for h in hashes]
+        files = [self.cache_dir / "dlib" / name /
+                 f"{stable_hash({'gt': h, 'shape': list(shape), 'models': prov})[:32]}.npy"
+                 for h in hashes]
+        items = [self._mem_get(k) for k in keys]
+        for i, f in enumerate(files):
+            if items[i] is None and f.is_file():
+                try:
+                    items[i] = np.load(f, allow_pickle=False)
+                except (OSError, ValueError) as e:
+                    log.warning("%s: unreadable cache entry (%s); recomputing", f, e)
+        miss = [i for i, it in enumerate(items) if it is None]
+        if miss:
+            new = fn([g_imgs[i] for i in miss])
+            for j, i in enumerate(miss):
+                items[i] = np.array(new[j])
+                f = files[i]
+                f.parent.mkdir(parents=True, exist_ok=True)
+                tmp = f.with_name(f".{f.stem}.tmp-{os.getpid()}.npy")
+                np.save(tmp, items[i])
+                os.replace(tmp, f)
+        for k, it in zip(keys, items):
+            if self._mem_get(k) is None:
+                self._mem_put(k, it, it.nbytes)
+        return np.stack(items)
+
+    def evaluate(self, restored, gt, out=None, force: bool = False) -> dict:
+        """Score ``restored`` against ``gt``; write ``out`` (see the module doc) when given.
+        ``force``: ``out`` may replace a folder frbench made as another kind of output."""
         import torch
         from tqdm import tqdm
 
+        if gt is None:
+            return self.evaluate_no_reference(restored, out, force)
         proto, mset = self.protocol, set(self.metrics)
+        if out is not None:
+            check_output_dir(out, "evaluation", (restored, gt), force)
         pairs = pair_files(restored, gt)
+        check_headers(pairs)
         ids = [p[0] for p in pairs]
         gt_hashes = [file_sha256(g) for _, _, g in pairs]
         need_inception = bool(mset & {"fid", "kid"})
@@ -351,7 +479,7 @@ class Evaluator:
                 extra["kid_subset_size"] = min(proto.kid_subset_size, len(pairs))
         summary = self._summary(ids, per_image, set_metrics, extra)
         if out is not None:
-            write_results(out, ids, per_image, summary)
+            write_results(out, ids, per_image, summary, inputs=(restored, gt), force=force)
         return summary
 
     def _reference(self, fid_key, gf) -> _Ref:
@@ -406,6 +534,18 @@ class Evaluator:
             a = MF.angle_degrees(er, eg)
             check_finite(a, "ArcFace identity angle")
             out["deg_arcface18"] = a.cpu().numpy()
+        if self.dlib is not None:
+            from metrics.dlib_face import angle_degrees, landmark_distance
+            if "deg_dlib" in mset:
+                er = self.dlib.descriptors(r_imgs)
+                eg = self._gt_side("dlib_desc", self.dlib.descriptors, g_imgs, hashes, shape)
+                out["deg_dlib"] = angle_degrees(er, eg)
+            if "lmd_dlib68" in mset:
+                lr = self.dlib.landmarks68(r_imgs)
+                lg = self._gt_side("dlib_lm68", self.dlib.landmarks68, g_imgs, hashes, shape)
+                out["lmd_dlib68"] = landmark_distance(lr, lg)
+        if self.niqe_params is not None:
+            out["niqe"] = np.array([self._niqe(im) for im in r_imgs])
         out["_rfeat"] = out["_gfeat"] = None
         if need_inception:
             if need_gt_inception:
@@ -487,23 +627,30 @@ class Evaluator:
         }
 
 
-def write_results(out, ids, per_image: dict, summary: dict) -> None:
+def write_results(out, ids, per_image: dict, summary: dict, inputs=(), force: bool = False) -> None:
     """Write ``per_image.csv`` and ``summary.json`` into ``out`` atomically (whole folder)."""
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "evaluation", inputs, force) as tmp:
         with open(tmp / "per_image.csv", "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             cols = list(per_image)
             w.writerow(["id"] + cols)
             for i, id_ in enumerate(ids):
                 w.writerow([id_] + [repr(float(per_image[c][i])) for c in cols])
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        (tmp / "summary.json").write_text(dumps_json(summary, indent=2) + "\n", encoding="utf-8")
 
 
 def evaluate_folders(restored, gt, protocol: str | Protocol, metrics=None, out=None, *,
-                     evaluator: Optional[Evaluator] = None, **kwargs) -> dict:
-    """Score ``restored`` against ``gt`` (see module docstring). ``kwargs`` go to ``Evaluator``
-    (weights, device, batch_size, cache_dir, search_dirs, bootstrap_samples); pass ``evaluator``
-    to reuse networks across calls (its protocol and metrics must match)."""
+                     evaluator: Optional[Evaluator] = None, force: bool = False,
+                     **kwargs) -> dict:
+    """Score ``restored`` against ``gt`` (see module docstring; ``gt=None``: no-reference
+    metrics only). ``kwargs`` go to ``Evaluator`` (weights, device, batch_size, cache_dir,
+    search_dirs, bootstrap_samples); pass ``evaluator`` to reuse networks across calls (its
+    protocol and metrics must match)."""
+    if gt is None:  # refuse before building any network
+        proto = get_protocol(protocol) if isinstance(protocol, str) else protocol
+        check_no_reference(evaluator.metrics if evaluator else proto.select(metrics), restored)
+    if out is not None:  # before any network is built
+        check_output_dir(out, "evaluation", (restored, gt), force)
     if evaluator is None:
         evaluator = Evaluator(protocol, metrics, **kwargs)
     else:
@@ -512,4 +659,4 @@ def evaluate_folders(restored, gt, protocol: str | Protocol, metrics=None, out=N
                                                evaluator.protocol.select(metrics) != evaluator.metrics):
             raise FRBenchError("evaluate_folders: the evaluator was built for another protocol "
                                "or metric set")
-    return evaluator.evaluate(restored, gt, out)
+    return evaluator.evaluate(restored, gt, out, force=force)

@@ -19,8 +19,18 @@ Shared conventions (all protocols):
 - ``deg_facenet``: facenet-pytorch InceptionResnetV1 (VGGFace2 weights), whole image resized to
   160 px (bilinear, antialias), ``(255x - 127.5)/128``; ``deg_arcface18``: ArcFace ResNet-18
   (VQFR), ``cv2`` RGB->gray, ``cv2.resize`` 128 px INTER_LINEAR, ``(x - 127.5)/127.5``;
-  angle = ``degrees(arccos(cos))``; pairs below ``identity_exclude_below_deg`` are excluded from
-  the mean and counted (VQFR);
+  ``deg_dlib``: dlib's ResNet descriptor (``metrics/dlib_face.py``: 5-point predictor started
+  from a fixed face box, no detector, 150 px chip); angle = ``degrees(arccos(cos))``; pairs
+  below ``identity_exclude_below_deg`` are excluded from the mean and counted (VQFR) — for every
+  ``deg_*`` metric alike;
+- ``lmd_dlib68``: mean distance over dlib's 68 landmarks (same fixed box), pixels at the
+  evaluation size; not VQFR's LMD;
+- ``niqe`` (no reference; ``metrics/niqe.py``): BasicSR ``calculate_niqe`` — BT.601 Y rounded,
+  ``crop_border`` crop, ``niqe_block`` px tiles, the pristine parameters. Images with fewer than
+  2 tiles cannot be scored; ``niqe_upscale`` > 1 first enlarges the rounded Y by MATLAB bicubic
+  (and rounds again): the built-in tier's 64 px faces become 192 px (2x2 tiles of 96 px). On
+  64 px faces native-size 32 px tiles did not rise with degradation (GT 9.7, ladder 8.0-8.3)
+  while the x3 upscale did (GT 11.0, ladder 12.9 -> 17.6; real photos at 64 px 8.3 -> 18.9);
 - bootstrap: ``bootstrap_samples`` resamples of the images with replacement
   (``np.random.default_rng(bootstrap_seed)``), percentile 95% CI of the mean.
 """
@@ -57,6 +67,8 @@ class Protocol:
     bootstrap_samples: int
     bootstrap_seed: int
     published_comparable: bool         # can this protocol's numbers match a paper's at all?
+    niqe_block: int = 96               # NIQE tile side (the pristine model's patch size)
+    niqe_upscale: int = 1              # MATLAB-bicubic enlargement of Y before NIQE (1 = none)
     msssim_scales: str = "auto: 5 if min side > 160 else largest L with min side > 10*2^(L-1); weights renormalised"
     lineage: str = ""
 
@@ -87,14 +99,15 @@ PROTOCOLS: dict[str, Protocol] = {
         name="gfpgan_celeba_test",
         description="GFPGAN/VQFR/PMRF CelebA-Test table (evaluation.md §1): 512 px, RGB PSNR/SSIM "
                     "(BasicSR, crop 0), LPIPS-VGG v0.1 [-1,1], FID vs FFHQ-512 statistics "
-                    "(inception_FFHQ_512), Deg = ArcFace-18 angle in degrees excluding <1°",
-        metrics=("psnr", "ssim", "lpips", "fid", "deg_arcface18"),
+                    "(inception_FFHQ_512), NIQE (BasicSR, Y, crop 0, 96 px blocks), Deg = "
+                    "ArcFace-18 angle in degrees excluding <1° (deg_dlib likewise)",
+        metrics=("psnr", "ssim", "lpips", "fid", "niqe", "deg_arcface18"),
         color="rgb", crop_border=0, size=512, resize="none",
         lpips_net="vgg", lpips_version="0.1",
         fid_ref="fid_stats_ffhq512", fid_dims=2048, kid_subsets=100, kid_subset_size=1000,
         identity_exclude_below_deg=1.0, bootstrap_samples=1000, bootstrap_seed=0,
         published_comparable=True,
-        lineage="BasicSR psnr_ssim.py; VQFR metric_paper (without its forced mean/var "
+        lineage="BasicSR psnr_ssim.py, niqe.py; VQFR metric_paper (without its forced mean/var "
                 "correction); PMRF evaluation/"),
     "panini": Protocol(
         name="panini",
@@ -112,14 +125,16 @@ PROTOCOLS: dict[str, Protocol] = {
         name="builtin",
         description="Built-in offline tier: 64 px synthetic faces, RGB PSNR/SSIM/MS-SSIM (3 "
                     "scales at 64 px), LPIPS-VGG v0.1 (the face-restoration lineage's net), "
-                    "FID/KID vs the GT set, FaceNet identity angle; never comparable with "
-                    "published numbers",
-        metrics=("psnr", "ssim", "ms_ssim", "lpips", "fid", "kid", "deg_facenet"),
+                    "FID/KID vs the GT set, FaceNet and dlib identity angles, dlib 68-point "
+                    "landmark distance, NIQE on Y enlarged x3 (MATLAB bicubic) to 192 px; never "
+                    "comparable with published numbers",
+        metrics=("psnr", "ssim", "ms_ssim", "lpips", "fid", "kid", "deg_facenet", "deg_dlib",
+                 "lmd_dlib68", "niqe"),
         color="rgb", crop_border=0, size=64, resize="none",
         lpips_net="vgg", lpips_version="0.1",
         fid_ref="gt", fid_dims=2048, kid_subsets=100, kid_subset_size=1000,
         identity_exclude_below_deg=None, bootstrap_samples=1000, bootstrap_seed=0,
-        published_comparable=False,
+        published_comparable=False, niqe_upscale=3,
         lineage="frbench built-in default"),
 }
 

@@ -1,8 +1,11 @@
 """One resolver for every pretrained file (metric backbones, VGG for perceptual losses,
 ArcFace/FaceNet, StyleGAN2 prior, official checkpoints).
 
-Order: explicit path from params -> local cache (``$TORCH_HOME/hub/checkpoints`` and the
-library's own cache dir) -> the library's own download, only when downloads are allowed
+Order: explicit path from params -> ``search_dirs`` -> local cache (``$TORCH_HOME/hub/checkpoints``
+and the library's own cache dir) -> files shipped inside an installed package or this repository
+(``WeightSpec.package_dirs``: the dlib models of ``face-recognition-models``, NIQE's pristine
+parameters in ``metrics/data/``; located with ``importlib.util.find_spec``, never imported) ->
+the library's own download, only when downloads are allowed
 (``allow_download``; never when ``FRBENCH_OFFLINE=1``) -> ``FRBenchError`` naming the file, its
 expected hash and where to put it. Random initialisation is allowed only when the caller passes
 ``allow_random_init=True`` (from params) and is recorded as ``random-init:seed=N``.
@@ -34,6 +37,10 @@ class WeightSpec:
     url: Optional[str]
     where: str  # how to obtain it, for the error message
     cache_dirs: tuple[str, ...] = ("hub/checkpoints",)  # relative to TORCH_HOME
+    # "<top-level package>/<sub/folder>": searched after the caches (the package is found, not
+    # imported: face_recognition_models' __init__ imports pkg_resources, which may be missing)
+    package_dirs: tuple[str, ...] = ()
+    file_only: bool = False  # no random-init stand-in exists (dlib models, NIQE parameters)
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,60 @@ KNOWN: dict[str, WeightSpec] = {
         "IR-SE50 ArcFace used by pSp/GPEN identity losses; supply it yourself "
         "(weights.paths.arcface_ir_se50)"),
 }
+
+
+_FRM = ("the face-recognition-models package (PyPI sdist, CC0; a frbench dependency: "
+        "pip install face-recognition-models==0.3.0)")
+_FRM_DIR = ("face_recognition_models/models",)
+KNOWN.update({
+    "dlib_resnet_v1": WeightSpec(
+        "dlib_resnet_v1", "dlib_face_recognition_resnet_model_v1.dat",
+        "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30", None,
+        "dlib's 128-d face descriptor ResNet (Davis King; 99.38% on LFW), shipped by " + _FRM,
+        package_dirs=_FRM_DIR, file_only=True),
+    "dlib_shape5": WeightSpec(
+        "dlib_shape5", "shape_predictor_5_face_landmarks.dat",
+        "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888", None,
+        "dlib's 5-point landmark predictor, shipped by " + _FRM,
+        package_dirs=_FRM_DIR, file_only=True),
+    "dlib_shape68": WeightSpec(
+        "dlib_shape68", "shape_predictor_68_face_landmarks.dat",
+        "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f", None,
+        "dlib's 68-point (iBUG 300-W) landmark predictor, shipped by " + _FRM,
+        package_dirs=_FRM_DIR, file_only=True),
+    "niqe_pris_params": WeightSpec(
+        "niqe_pris_params", "niqe_pris_params.npz",
+        "2a7c182a68c9e7f1b2e2e5ec723279d6f65d912b6fcaf37eb2bf03d7367c4296", None,
+        "NIQE's pristine multivariate Gaussian (Mittal et al. 2013) as distributed by BasicSR "
+        "(basicsr/metrics/niqe_pris_params.npz, Apache-2.0); shipped in metrics/data/",
+        package_dirs=("metrics/data",), file_only=True),
+    # VQFR's LMD: AWing, 98 WFLW points. Not implemented here (a slot: the name is known so a
+    # future metric resolves it the one way); dlib's 68-point LMD is ``lmd_dlib68``.
+    "awing_wflw": WeightSpec(
+        "awing_wflw", "alignment_WFLW_4HG.pth", None, None,
+        "AWing 4-hourglass WFLW (98 points) landmark network used by VQFR's LMD "
+        "(facexlib release v0.1.0 / VQFR's Drive); supply it yourself (weights.paths.awing_wflw)",
+        file_only=True),
+})
+
+
+def package_dir(entry: str) -> Optional[Path]:
+    """Folder ``<top>/<sub>`` of an installed package (or this repo's), found without importing
+    the package; None when the package is not installed."""
+    import importlib.util
+
+    top, _, sub = entry.partition("/")
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for loc in spec.submodule_search_locations:
+        d = Path(loc) / sub
+        if d.is_dir():
+            return d
+    return None
 
 
 def torch_home() -> Path:
@@ -142,6 +203,7 @@ def resolve(name: str, explicit: Optional[str | os.PathLike] = None, *,
     home = torch_home()
     candidates = [Path(d).expanduser() / spec.filename for d in search_dirs]
     candidates += [home / d / spec.filename for d in spec.cache_dirs]
+    candidates += [d / spec.filename for d in map(package_dir, spec.package_dirs) if d is not None]
     for c in candidates:
         if c.is_file():
             digest = _check_hash(spec, c)
@@ -156,16 +218,17 @@ def resolve(name: str, explicit: Optional[str | os.PathLike] = None, *,
         else:
             digest = _check_hash(spec, dest)
             return Resolved(name, dest, digest, provenance_of(dest, digest))
-    if allow_random_init:
+    if allow_random_init and not spec.file_only:
         log.warning("%s: no weights found; using random init (seed %d). Numbers computed with "
                     "it are NOT comparable with published ones.", name, seed)
         return Resolved(name, None, None, random_init_provenance(seed))
-    exp = f"sha256 starting {spec.sha256}" if spec.sha256 else "sha256 not pinned"
+    exp = f"sha256 starting {spec.sha256[:16]}" if spec.sha256 else "sha256 not pinned"
     raise FRBenchError(
         f"missing weights '{name}': file {spec.filename} ({exp}) — {spec.where}. Put it at "
         f"{home / spec.cache_dirs[0] / spec.filename} (or set weights.paths.{name} in params.yaml)"
         + (f"; source: {spec.url}" if spec.url else "")
-        + ". For offline smoke runs only, set weights.allow_random_init: true.")
+        + (". It has no random-init stand-in." if spec.file_only else
+           ". For offline smoke runs only, set weights.allow_random_init: true."))
 
 
 def _numpy_safe_globals() -> list:
@@ -194,4 +257,5 @@ def load_state_dict(res: Resolved, allow_numpy: bool = False):
         with ctx:
             return torch.load(res.path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise FRBenchError(f"{res.path}: cannot load weights ({e.__class__.__name__}: {e})") from None
+        from core.errors import load_error
+        raise load_error(res.path, e, "weight file", "replace it with the official file") from None

@@ -28,6 +28,8 @@ def add_arguments(p):
     p.add_argument("--restored-root", default="restored")
     p.add_argument("--results-root", default="results")
     p.add_argument("--device", default=None)
+    p.add_argument("--allow-partial", action="store_true",
+                   help="use a partial checkpoint (unfinished training; recorded in summary.json)")
 
 
 def flat_metrics(summary: dict) -> dict[str, float]:
@@ -38,11 +40,12 @@ def flat_metrics(summary: dict) -> dict[str, float]:
 
 
 def run_cell(method_name: str, testset: str, params, restored_root="restored",
-             results_root="results", device=None) -> dict:
-    from methods.trainer import load_for_inference
+             results_root="results", device=None, allow_partial: bool = False) -> dict:
+    from core.manifest import dumps_json
+    from methods.trainer import find_checkpoint, load_for_inference
     from metrics.config import WeightsConfig
     from metrics.evaluate import evaluate_folders
-    from pipeline.cmd_restore import restore_folder
+    from pipeline.cmd_restore import checkpoint_record, restore_folder
     from pipeline.cmd_train import build_trainee
 
     if params.testsets is None or testset not in params.testsets.sets:
@@ -54,14 +57,16 @@ def run_cell(method_name: str, testset: str, params, restored_root="restored",
             raise FRBenchError(f"{d}: test set folder missing; build it with "
                                f"`dvc repro testsets@{testset}`")
     method = build_trainee(method_name, params)
-    ckpt = Path(params.train.checkpoint_dir) / method_name / "model.pt"
+    ckpt = find_checkpoint(Path(params.train.checkpoint_dir) / method_name / "model.pt",
+                           allow_partial)
     if not ckpt.is_file():
         raise FRBenchError(f"{ckpt}: checkpoint missing; train it with "
                            f"`dvc repro train@{method_name}`")
-    load_for_inference(method, ckpt)
+    ck = load_for_inference(method, ckpt, allow_partial=allow_partial)
     device = device or params.device
     restored = Path(restored_root) / method_name / testset
-    n = restore_folder(method, lq, restored, device=device)
+    record = checkpoint_record(ck, allow_partial)
+    n = restore_folder(method, lq, restored, device=device, checkpoint=ckpt, record=record)
     log.info("%s/%s: restored %d images -> %s", method_name, testset, n, restored)
 
     ev = params.evaluate
@@ -74,9 +79,12 @@ def run_cell(method_name: str, testset: str, params, restored_root="restored",
                                search_dirs=tuple(weights.search_dirs))
     summary = {"method": method_name, "arch": params.methods[method_name].arch, "set": testset,
                "profile": params.profile, **summary}
+    if record["partial_checkpoint"]:  # only reachable with --allow-partial
+        summary["checkpoint_partial"] = (f"step {ck['step']} of {ck['total_steps']}, used with "
+                                         "--allow-partial")
     path = out / "summary.json"
     tmp = path.with_name(f".summary.json.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(dumps_json(summary, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return summary
 
@@ -122,8 +130,11 @@ def run(args) -> int:
     from pipeline.config import load_params
 
     params = load_params(args.params)
+    if args.device is not None:
+        from core.environment import check_device
+        check_device(args.device, "--device", available=True)
     summary = run_cell(args.method, args.testset, params, args.restored_root, args.results_root,
-                       args.device)
+                       args.device, allow_partial=args.allow_partial)
     vals = ", ".join(f"{k} {v:.4g}" for k, v in flat_metrics(summary).items())
     print(f"{args.method}/{args.testset}: {vals}")
     return 0

@@ -37,6 +37,9 @@ def add_arguments(p) -> None:
                    help="override a preset knob (repeatable), e.g. --set factor=8")
     p.add_argument("--nonsquare", choices=("crop", "error"), default="crop",
                    help="non-square HQ images: centre-crop (default) or refuse")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out even if frbench made it as another kind of output "
+                        "(never a folder frbench did not make, never an input)")
 
 
 def run(args) -> int:
@@ -45,7 +48,7 @@ def run(args) -> int:
     overrides = dict(_override(t) for t in args.overrides)
     build_testset(args.src, args.out, args.preset, args.seed, set_name=args.name, n=args.n,
                   size=args.size, list_file=args.list, overrides=overrides,
-                  workers=args.workers, nonsquare=args.nonsquare)
+                  workers=args.workers, nonsquare=args.nonsquare, force=args.force)
     return 0
 
 
@@ -70,10 +73,13 @@ def run_testsets(args) -> int:
             raise FRBenchError(f"testsets: unknown set '{name}' (params.yaml testsets.sets has: "
                                f"{', '.join(sorted(ts.sets))})")
     size = data.size if data is not None else None
-    workers = args.workers or ts.workers
+    workers = args.workers if args.workers is not None else ts.workers
     for name in names:
         s = ts.sets[name]
         build_testset(ts.src, Path(ts.out_dir) / name, s.preset, s.seed, set_name=name,
                       n=s.n, size=size, overrides=s.overrides, workers=workers,
-                      nonsquare=data.nonsquare if data is not None else "crop")
+                      nonsquare=data.nonsquare if data is not None else "crop",
+                      names={"n": f"testsets.sets.{name}.n", "seed": f"testsets.sets.{name}.seed",
+                             "size": "data.size", "workers": "--workers" if args.workers
+                             is not None else "testsets.workers"})
     return 0

@@ -1,12 +1,14 @@
 """``frbench evaluate``: score a folder of restored images against GT under a named protocol.
 
-    frbench evaluate --restored DIR --gt DIR --protocol NAME --out DIR
+    frbench evaluate --restored DIR [--gt DIR] --protocol NAME --out DIR
                      [--metrics psnr,ssim,...] [--device cpu|cuda] [--allow-random-init]
-                     [--weights-dir DIR ...] [--batch-size N] [--params params.yaml]
+                     [--weights-dir DIR ...] [--batch-size N] [--params params.yaml] [--force]
 
 Weights settings come from ``params.yaml`` (``weights:``) when it exists, else the safe defaults
 (no random init, no downloads); the flags override them. Writes ``per_image.csv`` and
-``summary.json`` into ``--out`` (atomically) and prints the means.
+``summary.json`` into ``--out`` (atomically; never over an input or a folder frbench did not
+make, see ``core.outputs``) and prints the means. Without ``--gt`` only no-reference metrics
+(``--metrics niqe``) are accepted.
 """
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ log = logging.getLogger(__name__)
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--restored", required=True, help="folder of restored images")
-    p.add_argument("--gt", required=True, help="folder of ground-truth images (same names)")
+    p.add_argument("--gt", default=None,
+                   help="folder of ground-truth images (same names); omit it to score "
+                        "no-reference metrics only (--metrics niqe)")
     p.add_argument("--protocol", default=None,
                    help="named protocol (builtin, panini, gfpgan_celeba_test); "
                         "default: params.yaml evaluate.protocol")
@@ -43,10 +47,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", default=None, help="GT feature cache root (default: cache)")
     p.add_argument("--params", default="params.yaml",
                    help="params file for weights/evaluate settings, if it exists")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out even if frbench made it as another kind of output "
+                        "(never a folder frbench did not make, never an input)")
 
 
 def _settings(args):
+    from core.environment import check_device
     from metrics.config import WeightsConfig
+
+    if args.batch_size is not None and args.batch_size < 1:
+        raise FRBenchError(f"--batch-size: must be >= 1, got {args.batch_size}")
+    if args.bootstrap_samples is not None and args.bootstrap_samples < 0:
+        raise FRBenchError(f"--bootstrap-samples: must be >= 0 (0 = no confidence intervals), "
+                           f"got {args.bootstrap_samples}")
+    if args.device is not None:
+        check_device(args.device, "--device", available=True)
 
     weights = WeightsConfig(allow_random_init=False, allow_download=False, random_init_seed=0)
     ev = None
@@ -69,7 +85,7 @@ def _settings(args):
     return dict(
         protocol=protocol, metrics=metrics, weights=weights,
         device=args.device or device,
-        batch_size=args.batch_size or (ev.batch_size if ev else 8),
+        batch_size=args.batch_size if args.batch_size is not None else (ev.batch_size if ev else 8),
         bootstrap_samples=(args.bootstrap_samples if args.bootstrap_samples is not None
                            else (ev.bootstrap_samples if ev else None)),
         cache_dir=args.cache_dir or (ev.cache_dir if ev else "cache"),
@@ -90,7 +106,7 @@ def run(args) -> int:
 
     s = _settings(args)
     summary = evaluate_folders(args.restored, args.gt, s.pop("protocol"), s.pop("metrics"),
-                               out=args.out, **s)
+                               out=args.out, force=args.force, **s)
     lines = [f"protocol {summary['protocol']}, N={summary['n']}, comparable_with_published="
              f"{summary['comparable_with_published']}"]
     for m, e in summary["metrics"].items():

@@ -43,7 +43,19 @@ def needed_weights(params) -> list[str]:
         names.append("facenet_vggface2")
     if "deg_arcface18" in mets:
         names.append("arcface18_vqfr")
-    return names
+    return names + [n for n in file_only_weights(params) if n not in names]
+
+
+def file_only_weights(params) -> list[str]:
+    """Weights of the evaluated metrics that have no random-init stand-in (dlib models, NIQE's
+    parameters): checked even when random init is allowed."""
+    from metrics import METRICS
+    from metrics.protocols import get_protocol
+    from metrics.weights import KNOWN
+    ev = params.evaluate
+    mets = get_protocol(ev.protocol).select(ev.metrics)
+    return list(dict.fromkeys(n for m in mets for n in METRICS[m].needs
+                              if n in KNOWN and KNOWN[n].file_only))
 
 
 def _method_paths(params) -> list[tuple[str, str]]:
@@ -88,9 +100,11 @@ def check(params, params_path: str = "params.yaml") -> dict:
                                        "image list file or set the key to null to use every image")
                 checked.append(str(s.list))
     w = params.weights
-    if w is not None and params.evaluate is not None and not w.allow_random_init:
+    if w is not None and params.evaluate is not None:
         from metrics.weights import resolve
-        for name in needed_weights(params):
+        names = (needed_weights(params) if not w.allow_random_init
+                 else file_only_weights(params))
+        for name in names:
             try:
                 r = resolve(name, (w.paths or {}).get(name), allow_random_init=False,
                             allow_download=w.allow_download,

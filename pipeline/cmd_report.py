@@ -22,6 +22,7 @@ def run(args) -> int:
     from pipeline.report import write_report
 
     params = load_params(args.params)
+    check_report_out(params, args)
     res = write_report(params, args.results, args.out, args.restored)
     flat = {f"{m}.{s}.{k}": v for m, sets in res["metrics"].items() if m != "panini_theta"
             for s, vals in sets.items() for k, v in vals.items()}
@@ -32,12 +33,26 @@ def run(args) -> int:
     return 0
 
 
+def check_report_out(params, args) -> None:
+    """The report folder may hold the published numbers (an input) but must not be or lie
+    inside the results, restored images or test sets it reads (``core.outputs``)."""
+    from pathlib import Path
+
+    from core.outputs import check_files_dir
+
+    rc = params.report
+    out = Path(args.out or (rc.out_dir if rc else "reports"))
+    inputs = [args.results, args.restored, rc.published_dir if rc else None,
+              params.testsets.out_dir if params.testsets is not None else None]
+    check_files_dir(out, ("leaderboard.md", "metrics.json", "index.html"), inputs)
+
+
 def track_cells(params, results="results", restored="restored") -> int:
     """One MLflow child run per cell of the pipeline under the repro's parent run (all in this
     process: one MLflow import and store for every cell). Returns the number logged."""
-    import json
     from pathlib import Path
 
+    from metrics.evaluate import read_summary
     from pipeline import tracking
     from pipeline.cmd_cell import track_cell
 
@@ -46,7 +61,7 @@ def track_cells(params, results="results", restored="restored") -> int:
     pl, n = params.pipeline, 0
     for m, s in pl.cells():
         out = Path(results) / m / s
-        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+        summary = read_summary(out / "summary.json")
         src = Path(params.testsets.out_dir) / s
         track_cell(params, summary, out, Path(restored) / m / s, src / "lq", src / "gt",
                    stage=pl.stage_of(m, s))

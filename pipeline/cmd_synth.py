@@ -2,7 +2,8 @@
 
 Output folder: ``<id>.png`` (8-bit RGB, id = 5-digit index), ``faces.json`` (landmarks + generator
 params per id, docs/architecture.md) and ``manifest.json`` (generator version, params, sha256 per
-file, library versions). Built atomically: a failure leaves no output folder.
+file, library versions). Built atomically: a failure leaves no output folder; an existing
+``--out`` is replaced only if frbench made it (``core.outputs``).
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from core.errors import FRBenchError
-from core.imageio import atomic_dir, write_png
+from core.imageio import write_png
+from core.outputs import atomic_dir
 from core.manifest import SUITE_VERSION, library_versions, sha256_file, write_json
 from pipeline.synthfaces import GENERATOR_VERSION, SUPERSAMPLE, face_id, render_face
 
@@ -27,6 +29,9 @@ def add_arguments(p) -> None:
     p.add_argument("--start", type=int, default=0, help="first index (default 0)")
     p.add_argument("--out", required=True, help="output folder (replaced atomically)")
     p.add_argument("--workers", type=int, default=1, help="processes (output is identical)")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out even if frbench made it as another kind of output "
+                        "(never a folder frbench did not make)")
 
 
 def _job(args):
@@ -37,7 +42,7 @@ def _job(args):
 
 
 def write_faces(out: str | Path, n: int, size: int, seed: int, start: int = 0,
-                workers: int = 1) -> dict:
+                workers: int = 1, force: bool = False) -> dict:
     """Render faces ``start .. start+n-1`` into ``out``; returns the manifest."""
     if n < 1:
         raise FRBenchError(f"synth-faces: --n must be >= 1, got {n}")
@@ -45,7 +50,11 @@ def write_faces(out: str | Path, n: int, size: int, seed: int, start: int = 0,
         raise FRBenchError(f"synth-faces: --size must be >= 16, got {size}")
     if start < 0 or start + n > 100000:
         raise FRBenchError("synth-faces: indices must lie in 0..99999 (5-digit ids)")
-    with atomic_dir(out) as tmp:
+    if seed < 0:
+        raise FRBenchError(f"synth-faces: --seed must be >= 0, got {seed}")
+    if workers < 1:
+        raise FRBenchError(f"synth-faces: --workers must be >= 1, got {workers}")
+    with atomic_dir(out, "hq", force=force) as tmp:
         jobs = [(i, size, seed, str(tmp)) for i in range(start, start + n)]
         if workers > 1:
             with mp.get_context("spawn").Pool(workers) as pool:
@@ -68,5 +77,5 @@ def write_faces(out: str | Path, n: int, size: int, seed: int, start: int = 0,
 
 
 def run(args) -> int:
-    write_faces(args.out, args.n, args.size, args.seed, args.start, args.workers)
+    write_faces(args.out, args.n, args.size, args.seed, args.start, args.workers, args.force)
     return 0

@@ -1,8 +1,10 @@
 """``frbench train NAME``: pretrain the prior (``prior``), the DRE (``dre``), or train a method
 entry of params.yaml (``methods.NAME``) with the shared trainer (methods/trainer.py).
 
-Writes ``<out>/model.pt`` (+ ``train_log.json``, ``samples/``); ``--out`` defaults to
-``<train.checkpoint_dir>/NAME``. ``--resume`` continues from ``<out>/model.pt``. Multi-process:
+Writes ``<out>/model.pt`` (+ ``train_log.json``, ``samples/``) when the run finishes;
+intermediate checkpoints are ``<out>/model.partial.pt`` (a partial checkpoint: consumers refuse it
+without ``--allow-partial``). ``--out`` defaults to ``<train.checkpoint_dir>/NAME``. ``--resume``
+continues from the latest checkpoint in ``<out>``. Multi-process:
 ``torchrun --nproc_per_node=N -m pipeline.cli train NAME``.
 """
 from __future__ import annotations
@@ -23,6 +25,10 @@ def add_arguments(p):
     p.add_argument("--out", default=None, help="output folder (default <checkpoint_dir>/NAME)")
     p.add_argument("--device", default=None, help="override params.device (cpu, cuda)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="start from a partial prior / DRE checkpoint (recorded in provenance)")
+    p.add_argument("--force", action="store_true",
+                   help="write into --out even if frbench made it as another kind of output")
 
 
 def build_trainee(name: str, params):
@@ -50,14 +56,22 @@ def build_trainee(name: str, params):
 def run(args):
     from methods.trainer import train
     from pipeline.config import load_params
+    from pipeline.tracking import TrainTracker
 
+    if args.steps is not None and args.steps < 1:
+        raise FRBenchError(f"--steps: must be >= 1 (the total steps of the run), got {args.steps}")
     params = load_params(args.params)
     if params.train is None:
         raise FRBenchError(f"{args.params}: missing section 'train'")
+    if args.device is not None:
+        from core.environment import check_device
+        check_device(args.device, "--device", available=True)
     trainee = build_trainee(args.name, params)
     out = Path(args.out or Path(params.train.checkpoint_dir) / args.name)
     res = train(trainee, params, out, steps=args.steps, resume=args.resume, device=args.device,
-                show_progress=not args.no_progress)
+                show_progress=not args.no_progress,
+                logger=TrainTracker(getattr(params, "mlflow", None)),
+                allow_partial=args.allow_partial, force=args.force)
     hist = res["history"]
     if hist:
         last = {k: round(v, 4) for k, v in hist[-1].items() if k.startswith("loss")}

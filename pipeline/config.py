@@ -7,6 +7,7 @@ owns the dataclasses of its sections (``degradations/config.py``, ``metrics/conf
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -91,6 +92,7 @@ class PipelineConfig:
         raise FRBenchError(f"params: pipeline: ({method}, {testset}) is not a cell of any matrix")
 
     def validate(self, where: str) -> None:
+        check_launcher(self.launcher, f"{where}.launcher")
         for name in ("train", "methods", "testsets", "sr_methods", "sr_testsets", "ablations",
                      "ablation_testsets"):
             if not getattr(self, name):
@@ -115,7 +117,6 @@ class PipelineConfig:
 def launcher_processes(launcher: str) -> int:
     """Training processes started by ``pipeline.launcher``: ``--nproc_per_node`` (or
     ``--nproc-per-node``) x ``--nnodes`` of a torchrun/torch.distributed command, else 1."""
-    import re
     def opt(name: str) -> int:
         m = re.search(rf"--{name}[= ]+(\d+)", launcher)
         return int(m.group(1)) if m else 1
@@ -135,6 +136,23 @@ def global_batches(params: "Params") -> dict[str, int]:
         if b is not None:  # bicubic: nothing to train
             out[name] = int(b)
     return out
+
+
+_LAUNCH_WORD = re.compile(r"^[A-Za-z0-9_./=:,+@%-]+$")
+
+
+def check_launcher(launcher: str, where: str = "pipeline.launcher") -> None:
+    """``pipeline.launcher`` is pasted into the shell command DVC runs for each training stage,
+    so it must be plain words separated by single spaces (letters, digits and ``_ . / = : , + @
+    % -``: no quotes, ``;``, ``|``, ``&``, ``$``, backticks, redirections or globs) and end
+    with ``-m pipeline.cli``."""
+    words = launcher.split(" ")
+    if not all(_LAUNCH_WORD.match(w) for w in words) or words[-2:] != ["-m", "pipeline.cli"]:
+        raise FRBenchError(
+            f"params: {where}: {launcher!r} is not a launcher: use plain words (letters, digits, "
+            "_ . / = : , + @ % -) separated by single spaces and ending in '-m pipeline.cli', "
+            "e.g. 'python -m pipeline.cli' or 'torchrun --nproc_per_node=8 -m pipeline.cli' "
+            "(DVC pastes it into a shell command, so shell syntax is refused)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,6 +204,11 @@ class Params:
     pipeline: Optional[PipelineConfig] = None
 
     def validate(self, where: str) -> None:
+        from core.environment import check_device
+
+        if self.seed < 0:
+            raise FRBenchError(f"params: seed: must be >= 0, got {self.seed}")
+        check_device(self.device, "params: device")
         pl = self.pipeline
         if pl is None:
             return

@@ -48,12 +48,14 @@ def cells(params) -> list[tuple[str, str]]:
 
 def load_rows(params, results_root: str | Path = "results") -> list[dict]:
     """summary.json of every cell (FRBenchError naming the first missing one)."""
+    from metrics.evaluate import read_summary
+
     rows = []
     for m, s in cells(params):
         p = Path(results_root) / m / s / "summary.json"
         if not p.is_file():
             raise FRBenchError(f"{p}: missing; run `dvc repro` (cell {m} x {s})")
-        row = json.loads(p.read_text(encoding="utf-8"))
+        row = read_summary(p)  # null + *_nonfinite flags -> inf again
         row.setdefault("method", m)
         row.setdefault("set", s)
         row["ablation"] = m in params.pipeline.ablations
@@ -290,7 +292,8 @@ def leaderboard_tex(df, metrics, builtin: bool, hib: dict) -> str:
 def write_report(params, results_root="results", out_dir=None, restored_root="restored",
                  theta_path=None) -> dict:
     """Write every report file; returns {'files': [...], 'metrics': metrics.json dict}."""
-    from pipeline import plots
+    from core.manifest import dumps_json
+    from pipeline import landmark_figure, plots
     from pipeline.html import render_html
 
     rc = params.report
@@ -320,9 +323,10 @@ def write_report(params, results_root="results", out_dir=None, restored_root="re
           (f"> {t.note}\n\n" if t.note else "") + md_table(t.header, t.body) + "\n")
         w(f"tables/{t.tid}.csv", pd.DataFrame(t.records).to_csv(index=False, float_format="%.6g"))
     figs = plots.make_all(df, metrics, rows, theta, published, results_root, out / "figures", hib)
+    figs += landmark_figure.figures(params, out / "figures")  # dlib on the test faces + finding
     files += figs
     mj = metrics_json(rows, theta)
-    w("metrics.json", json.dumps(mj, indent=2, sort_keys=True) + "\n")
+    w("metrics.json", dumps_json(mj, indent=2, sort_keys=True) + "\n")
     html = render_html(params, df, metrics, rows, tables, figs, theta, builtin, hib,
                        restored_root=restored_root)
     w("index.html", html)

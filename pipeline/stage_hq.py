@@ -26,17 +26,21 @@ log = logging.getLogger(__name__)
 
 def import_folder(src, out, size: int, n: int = 0, list_file=None, nonsquare: str = "crop") -> dict:
     """Copy (validated, cropped, resized) HQ images into ``out``; returns the manifest."""
-    from core.datasets import list_hq, load_hq
-    from core.imageio import atomic_dir, write_png
+    from core.datasets import hq_side, list_hq, load_hq
+    from core.imageio import write_png
     from core.manifest import SUITE_VERSION, library_versions, sha256_file, write_json
+    from core.outputs import atomic_dir, check_output_dir
 
+    inputs = [src, list_file]
+    check_output_dir(out, "hq", inputs)
     items = list_hq(src, list_file)
     if n:
         if n > len(items):
             raise FRBenchError(f"{src}: asked for {n} images but the folder has {len(items)}")
         items = items[:n]
+    hq_side(items, size, nonsquare, where="data.size")
     files = {}
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, "hq", inputs) as tmp:
         for id_, path in tqdm(items, desc=f"import {Path(src).name}", disable=len(items) < 50):
             write_png(tmp / f"{id_}.png", load_hq(path, size, nonsquare))
             files[f"{id_}.png"] = {"source": path.name, "source_sha256": sha256_file(path),

@@ -156,6 +156,17 @@ def run(kind: str, name: str, *, cfg, params: Optional[dict] = None,
         yield wrapped
 
 
+class TrainTracker:
+    """The trainer's logger (``methods.trainer.TrainLogger``) for the pipeline: each training
+    is an MLflow child run ``train:<name>`` (a no-op when MLflow is off)."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def run(self, name: str, params: dict, tags: dict):
+        return run("train", name, cfg=self.cfg, params=params, tags=tags)
+
+
 def start_parent(params) -> Optional[str]:
     """Open (and close) the parent run of one ``dvc repro``: params, tags (git commit, dirty
     flag, profile, protocol); its id goes to ``.frbench_mlflow_parent`` so the stages' child

@@ -19,6 +19,7 @@ def _params(tmp, **pipeline):
     d["pipeline"].update(pipeline)
     d["report"]["published_dir"] = str(ROOT / "reports" / "published")
     d["testsets"]["out_dir"] = str(tmp / "testsets")
+    d["testsets"]["src"] = str(tmp / "hq")  # absent: no dlib landmark figure (its own test)
     d["mlflow"]["enabled"] = False
     return build(Params, d)
 

@@ -72,4 +72,4 @@ def test_cli_synth_errors(tmp_path, capsys):
     assert main(["synth-faces", "--n", "2", "--seed", "1", "--size", "32",
                  "--out", str(tmp_path / "y")]) == 0
     assert sorted(p.name for p in (tmp_path / "y").iterdir()) == \
-        ["00000.png", "00001.png", "faces.json", "manifest.json"]
+        [".frbench-output.json", "00000.png", "00001.png", "faces.json", "manifest.json"]

@@ -96,11 +96,13 @@ def test_bad_images_fail_cleanly(tmp_path, kind, msg):
     out = tmp_path / "out" / "set"
     with pytest.raises(FRBenchError, match=msg):
         build_testset(src, out, "panini_mfr", seed=1, size=64)
-    assert not out.exists() and list((tmp_path / "out").iterdir()) == []  # no temp leftovers
-    if kind == "corrupt":  # the same through the worker pool
+    # refused from the headers before anything is written, or no temp leftovers
+    parent = tmp_path / "out"
+    assert not out.exists() and (not parent.exists() or list(parent.iterdir()) == [])
+    if kind == "truncated":  # the same through the worker pool (header fine, decoding fails)
         with pytest.raises(FRBenchError, match=msg):
             build_testset(src, out, "panini_mfr", seed=1, size=64, workers=2)
-        assert not out.exists() and list((tmp_path / "out").iterdir()) == []
+        assert not out.exists() and list(parent.iterdir()) == []
 
 
 def test_converted_inputs(tmp_path):
@@ -225,7 +227,7 @@ def test_stage_hq_entry(tmp_path, capsys):
     assert stage_main(["--split", "test", "--params", str(params),
                        "--out", str(tmp_path / "t")]) == 0
     assert sorted(p.name for p in (tmp_path / "t").iterdir()) == \
-        ["00000.png", "00001.png", "faces.json", "manifest.json"]
+        [".frbench-output.json", "00000.png", "00001.png", "faces.json", "manifest.json"]
     params.write_text("profile: builtin\nseed: 1\ndata: {source: folder, size: 32, "
                       f"train: {{n: 0, folder: {tmp_path / 'nope'}}}, "
                       f"test: {{n: 0, folder: {tmp_path / 'nope'}}}}}\n")

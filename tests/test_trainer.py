@@ -33,10 +33,14 @@ def test_resume_equals_uninterrupted(env, tmp_path):
     full = train(build_trainee("panini", params), params, tmp_path / "full", show_progress=False)
     part = train(build_trainee("panini", params), params, tmp_path / "split", stop_after=2,
                  show_progress=False)
-    assert part["step"] == 2 and load_checkpoint(tmp_path / "split" / "model.pt")["step"] == 2
+    # an interrupted run leaves only a partial checkpoint, never model.pt
+    assert part["step"] == 2 and not (tmp_path / "split" / "model.pt").exists()
+    pck = load_checkpoint(tmp_path / "split" / "model.partial.pt")
+    assert (pck["step"], pck["total_steps"]) == (2, 4)
     rest = train(build_trainee("panini", params), params, tmp_path / "split", resume=True,
                  show_progress=False)
     assert rest["step"] == full["step"] == 4
+    assert not (tmp_path / "split" / "model.partial.pt").exists()  # removed once complete
     keys = ("loss_g", "loss_d", "l1")
     a = [[h[k] for k in keys] for h in full["history"]]
     b = [[h[k] for k in keys] for h in rest["history"]]
@@ -109,9 +113,10 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(env, tmp_path):
         loss, logs = orig(batch, step)
         return (loss * float("nan") if step == 2 else loss), logs
     tr.g_step = g_step
-    with pytest.raises(FRBenchError, match=r"loss_g is nan at step 2.*step 2\) is kept"):
+    with pytest.raises(FRBenchError, match=r"loss_g is nan at step 2.*model.partial.pt \(step 2\) is kept"):
         train(tr, p, tmp_path / "nan", show_progress=False)
-    ck = load_checkpoint(tmp_path / "nan" / "model.pt")
+    assert not (tmp_path / "nan" / "model.pt").exists()
+    ck = load_checkpoint(tmp_path / "nan" / "model.partial.pt")
     assert ck["step"] == 2
     assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
 
@@ -175,17 +180,23 @@ def test_restore_folder_writes_out_size_pngs_atomically(env, tmp_path):
     inp = tmp_path / "lq"
     for i in range(3):
         write_png(inp / f"{i:05d}.png", np.full((16, 16, 3), 0.25 * i, np.float32))
-    write_png(inp / "00003.png", np.zeros((20, 20, 3), np.float32))  # other size: resized
-    assert restore_folder(m, inp, tmp_path / "out") == 4
-    outs = sorted((tmp_path / "out").iterdir())
+    assert restore_folder(m, inp, tmp_path / "out") == 3
+    man = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert man["resized"] is None and man["resize_allowed"] is False and man["n_images"] == 3
+    write_png(inp / "00003.png", np.zeros((20, 20, 3), np.float32))  # another size
+    with pytest.raises(FRBenchError, match=r"00003.png: 20x20 px, but bicubic takes 16x16 px"):
+        restore_folder(m, inp, tmp_path / "strict")
+    assert restore_folder(m, inp, tmp_path / "out", resize=True) == 4  # replaces its own output
+    outs = sorted(p for p in (tmp_path / "out").iterdir() if p.suffix == ".png")
     assert [p.name for p in outs] == [f"{i:05d}.png" for i in range(4)]
-    assert read_image(outs[1]).shape == (32, 32, 3)
+    assert read_image(outs[1]).shape == (32, 32, 3) and read_image(outs[3]).shape == (32, 32, 3)
     assert abs(int(read_image(outs[1])[5, 5, 0]) - 64) <= 1
-    with pytest.raises(FRBenchError, match="expects 16 px"):
-        restore_folder(m, inp, tmp_path / "strict", strict_size=True)
+    man = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert man["resize_allowed"] is True and man["resized"]["n"] == 1
+    assert man["resized"]["from_sizes"] == {"20": 1} and man["resized"]["to"] == 16
     write_png(inp / "00004.png", np.zeros((16, 18, 3), np.float32))
     with pytest.raises(FRBenchError, match="not square"):
-        restore_folder(m, inp, tmp_path / "bad")
+        restore_folder(m, inp, tmp_path / "bad", resize=True)
     assert not (tmp_path / "bad").exists() and not (tmp_path / "strict").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
@@ -260,3 +271,55 @@ def test_r1_penalty_matches_the_analytic_gradient():
     assert torch.allclose(got, want, rtol=1e-6)
     got.backward()  # differentiable w.r.t. D's parameters (create_graph)
     assert d.w.grad is not None and torch.isfinite(d.w.grad).all()
+
+
+def test_trainer_reports_to_the_logger_it_is_handed(env, tmp_path):
+    """methods/ knows no MLflow: the caller hands a logger; metrics every log_every steps, the
+    sample grids and train_log.json reach it, inside one run context."""
+    from contextlib import contextmanager
+
+    from methods.trainer import TrainLogger
+    tmp, _ = env
+    p = tiny_params(tmp, edit=lambda d: d["train"].update(log_every=1, sample_every=2))
+    calls = []
+
+    class Rec:
+        def log_metrics(self, metrics, step=None):
+            calls.append(("metrics", step, sorted(metrics)))
+
+        def log_artifact(self, path, artifact_path=None):
+            calls.append(("artifact", artifact_path, os.path.basename(path)))
+
+    class Logger(TrainLogger):
+        @contextmanager
+        def run(self, name, params, tags):
+            calls.append(("start", name, params["total_steps"], tags["kind"]))
+            yield Rec()
+            calls.append(("end",))
+
+    train(build_trainee("prior", p), p, tmp_path / "p", steps=2, show_progress=False,
+          logger=Logger())
+    assert calls[0] == ("start", "prior", 2, "prior") and calls[-1] == ("end",)
+    assert [c[1] for c in calls if c[0] == "metrics"] == [1, 2]
+    assert "loss_g" in calls[1][2] and "lr_scale" in calls[1][2]
+    arts = [c for c in calls if c[0] == "artifact"]
+    assert arts == [("artifact", "samples", "step_000002.png"), ("artifact", None, "train_log.json")]
+
+
+def test_library_packages_never_import_the_pipeline():
+    """core/ < degradations/, metrics/, methods/ < pipeline/ (docs/architecture.md)."""
+    import ast
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    bad = []
+    for pkg in ("core", "degradations", "metrics", "methods"):
+        for f in (root / pkg).rglob("*.py"):
+            for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                         [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                for n in names:
+                    top = n.split(".")[0]
+                    if top == "pipeline" or (pkg == "core" and top in
+                                             ("degradations", "metrics", "methods")):
+                        bad.append(f"{f.relative_to(root)} imports {n}")
+    assert not bad, bad
