@@ -378,19 +378,28 @@ def measure_evaluator(device, work: Path, pairs: int, size: int) -> dict:
 
 # --------------------------------------------------------------------------------- pipeline
 
-_SKIP_COPY = {".git", ".venv", "data", "cache", "checkpoints", "restored", "results", "mlruns",
-              "mlflow.db", "__pycache__", ".pytest_cache", "dvc.lock", "gpu_smoke.json"}
+#: not copied into the scratch repository: pipeline outputs and caches at its root, anywhere
+#: bytecode and test caches
+_SKIP_ROOT = {".git", ".venv", "data", "cache", "checkpoints", "restored", "results", "mlruns",
+              "mlflow.db", "dvc.lock", "gpu_smoke.json", ".frbench_mlflow_parent"}
+_SKIP_ANY = {"__pycache__", ".pytest_cache"}
 
 
-def pipeline_dict(work: Path, device: str) -> dict:
+def pipeline_dict(work: Path, device: str, tiny: bool = False) -> dict:
     """The paper profile for a 2-step ``dvc repro`` on 8 generated 1024 px faces (folder
-    source, like the paper's FFHQ/CelebA-HQ folders), one process, the main methods."""
-    d = smoke_dict(False, work, device)
+    source, like the paper's FFHQ/CelebA-HQ folders), one process, the main methods
+    (``tiny``: the 32 px built-in variant, for the CPU test of this plumbing)."""
+    d = smoke_dict(tiny, work, device)
+    d["data"]["source"] = "folder"
+    d["data"]["size"] = d["prior"]["arch"]["size"]
+    d["evaluate"]["protocol"], d["evaluate"]["metrics"] = "panini", None  # any size (tiny: 32)
     faces = str(work / "faces")
     d["data"]["train"] = {"n": 0, "seed": 101, "folder": faces}
     d["data"]["test"] = {"n": 0, "seed": 202, "folder": faces}
     d["data"]["workers"] = 4
     d["testsets"]["names"] = ["mfr", "sr", "ladder"]
+    for t in d["testsets"]["sets"].values():
+        t["n"] = 0  # all 8 faces
     d["testsets"]["workers"] = 4
     d["train"]["hq_dir"] = "data/hq/train"
     d["train"]["checkpoint_dir"] = "checkpoints"
@@ -411,18 +420,20 @@ def pipeline_dict(work: Path, device: str) -> dict:
 
 def copy_repo(dst: Path) -> Path:
     def ignore(dirname, names):
-        dvc_dir = Path(dirname).name == ".dvc"
-        return [n for n in names if n in _SKIP_COPY or n.endswith((".pyc", ".tmp"))
-                or (dvc_dir and n == "tmp")]
+        d = Path(dirname).resolve()
+        root, dvc_dir = d == ROOT.resolve(), d == (ROOT / ".dvc").resolve()
+        return [n for n in names if n in _SKIP_ANY or n.endswith((".pyc", ".tmp"))
+                or (root and n in _SKIP_ROOT) or (dvc_dir and n in ("tmp", "cache"))]
     shutil.copytree(ROOT, dst, ignore=ignore, symlinks=True)
     return dst
 
 
-def run_pipeline(work: Path, device: str, timeout: float) -> dict:
+def run_pipeline(work: Path, device: str, timeout: float, tiny: bool = False) -> dict:
     import yaml
 
     repo = copy_repo(work / "repo")
-    (repo / "params.yaml").write_text(yaml.safe_dump(pipeline_dict(work, device), sort_keys=False))
+    (repo / "params.yaml").write_text(yaml.safe_dump(pipeline_dict(work, device, tiny),
+                                                     sort_keys=False))
     bindir = Path(sys.executable).parent
     env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
                PYTHONPATH=str(repo), FRBENCH_MLFLOW="0", DVC_NO_ANALYTICS="1")
@@ -543,8 +554,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                              device)
         if "pipeline" in parts:
             need = 240.0
-            run_part(report, budget, "pipeline", need,
-                     lambda: run_pipeline(work, str(device), budget.left() - 15), device)
+            run_part(report, budget, "pipeline", 30 if args.tiny else need,
+                     lambda: run_pipeline(work, str(device), budget.left() - 15, args.tiny),
+                     device)
         if "train_fp32" in parts:
             for name in models:
                 b = batches(name)[-1]

@@ -78,3 +78,31 @@ def test_tiny_full_run(tmp_path):
     assert len([k for k in d["parts"] if k.startswith("train/")]) == 2 * len(gpu_smoke.MODELS)
     a = d["parts"]["evaluator"]["agreement"]
     assert a["psnr_ssim_identical"] and a["features_within_1e-4"]
+
+
+def test_scratch_repo_copy_skips_outputs_not_package_data(tmp_path, monkeypatch):
+    """The pipeline part's copy: no pipeline outputs / caches of the root, but package data
+    folders such as metrics/data are kept."""
+    src = tmp_path / "src"
+    for f in ("dvc.yaml", "metrics/data/x.npz", "data/hq/a.png", "cache/fid/k.npz",
+              ".dvc/config", ".dvc/cache/ab", "pkg/__pycache__/m.pyc", "dvc.lock"):
+        (src / f).parent.mkdir(parents=True, exist_ok=True)
+        (src / f).write_text("x")
+    monkeypatch.setattr(gpu_smoke, "ROOT", src)
+    dst = gpu_smoke.copy_repo(tmp_path / "dst")
+    got = sorted(str(p.relative_to(dst)) for p in dst.rglob("*") if p.is_file())
+    assert got == [".dvc/config", "dvc.yaml", "metrics/data/x.npz"]
+
+
+@pytest.mark.slow
+def test_tiny_pipeline_part(tmp_path):
+    """The pipeline part end to end at 32 px on the CPU: scratch copy, params, `dvc repro` of
+    every stage, the report's metrics read back."""
+    out = tmp_path / "smoke.json"
+    assert gpu_smoke.main(["--tiny", "--device", "cpu", "--out", str(out), "--parts", "pipeline",
+                           "--budget-s", "1500", "--work", str(tmp_path / "w")]) == 0
+    e = json.loads(out.read_text())["parts"]["pipeline"]
+    assert e["status"] == "ok", e.get("error")
+    assert e["returncode"] == 0 and "report" in e["stages_run"]
+    assert {"panini", "gpen", "gfpgan", "psp"} <= set(e["metrics"])
+    assert set(e["train_mean_step_s"]) >= {"prior", "dre", "panini", "psp"}
