@@ -284,6 +284,9 @@ class Evaluator:
     def _mem_get(self, key):
         return self._gt_mem.get(key)
 
+    def _mem_fits(self, nbytes: int) -> bool:
+        return self._gt_mem_bytes + nbytes <= self._gt_mem_cap
+
     def _mem_put(self, key, value, nbytes: int):
         if self._gt_mem_bytes + nbytes <= self._gt_mem_cap:
             self._gt_mem[key] = value
@@ -574,10 +577,11 @@ class Evaluator:
         part = (lambda a, b: [t[a:b] for t in out]) if listy else (lambda a, b: out[a:b])
         for j, i in enumerate(miss):
             it = part(n + j, n + j + 1)
-            it = [t.clone() for t in it] if listy else it.clone()  # do not pin the whole batch
-            items[i] = it
             nb = sum(t.numel() * t.element_size() for t in (it if listy else [it]))
-            self._mem_put(keys[i], it, nb)
+            if self._mem_fits(nb):  # a copy for the cache (a view would pin the whole batch)
+                it = [t.clone() for t in it] if listy else it.clone()
+                self._mem_put(keys[i], it, nb)
+            items[i] = it
         g_out = [torch.cat(ts) for ts in zip(*items)] if listy else torch.cat(items)
         return part(0, n), g_out
 
