@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -e '.[dev]' 2>&1 | { grep -v "^WARNING: Location" || true; }
 	$(PY) -m pip install -q --no-deps facenet-pytorch==2.6.0 2>&1 | { grep -v "^WARNING: Location" || true; }
-	$(PY) -c "import torch, torchvision, lpips, pytorch_fid, facenet_pytorch, dvc, mlflow, dlib"
+	$(PY) -c "import torch, torchvision, lpips, pytorch_fid, facenet_pytorch, pytorch_msssim, dvc, mlflow, dlib"
 	$(PY) scripts/fetch_test_photos.py cache/test-photos || echo "warning: test photos not fetched; tests needing them skip (make test-photos)"
 	touch $(STAMP)
 
@@ -47,9 +47,18 @@ gpu-smoke: $(STAMP)
 clean-venv:
 	rm -rf $(VENV)
 
+# Mutation testing (not CI): a seeded sample of mutants of metrics/, degradations/ and
+# core/seeding.py against their tests; prints `mutation score: killed/total` and the survivors.
+.PHONY: mutation
+mutation: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) scripts/mutation.py
+
 .PHONY: check-rerun report compare
 check-rerun: $(STAMP)
 	. $(VENV)/bin/activate && scripts/check_rerun.sh
 
 compare: $(STAMP)
 	. $(VENV)/bin/activate && frbench compare
+
+report: $(STAMP)   # the report stage (and whatever it depends on that is out of date)
+	. $(VENV)/bin/activate && dvc repro report

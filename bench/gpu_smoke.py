@@ -189,6 +189,8 @@ def smoke_dict(tiny: bool, work: Path, device: str) -> dict:
     d["train"]["checkpoint_dir"] = str(work / "ckpt")
     d["train"]["num_workers"] = 0
     d["mlflow"]["enabled"] = False
+    if "source" in d["prior"]:
+        d["prior"]["source"] = "train"  # no released file here: a random-init prior
     for m in d["methods"].values():
         if m["arch"] in ("gpen", "gfpgan", "psp"):
             # paper: keep the identity / LPIPS / VGG losses in the graph (their cost is real);

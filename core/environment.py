@@ -28,13 +28,8 @@ def check_device(name, where: str = "device", available: bool = False) -> str:
     return name
 
 
-def environment() -> dict:
-    """What the numbers were computed on: torch version, CPU model, torch threads, GPU. Trained
-    weights (and so every metric after training) depend on it: the convolution kernels a CPU or
-    GPU selects round differently, and GAN training amplifies the difference."""
+def cpu_model() -> str:
     import platform
-
-    import torch
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -42,6 +37,38 @@ def environment() -> dict:
                        cpu)
     except OSError:
         pass
+    return cpu
+
+
+def numeric_libs() -> str:
+    """Versions of the other libraries whose kernels decide numbers (numpy, scipy, OpenCV,
+    Pillow): their SIMD code changes between releases."""
+    from importlib.metadata import PackageNotFoundError, version
+    out = []
+    for name, dist in (("numpy", "numpy"), ("scipy", "scipy"), ("opencv", "opencv-python-headless"),
+                       ("pillow", "pillow")):
+        try:
+            out.append(f"{name}={version(dist)}")
+        except PackageNotFoundError:
+            if name == "opencv":
+                try:
+                    out.append(f"opencv={version('opencv-python')}")
+                except PackageNotFoundError:
+                    pass
+    return " ".join(out)
+
+
+def environment() -> dict:
+    """What the numbers were computed on: torch version, CPU model and its full feature flags
+    (with a short hash to compare machines at a glance), the numerics state (``pinned`` or
+    ``native``, core/numerics.py), the effective torch CPU ISA, oneDNN/MKL settings, torch
+    threads and GPU. Trained weights (and so every metric after training) depend on them: the
+    kernels a CPU selects round differently, and GAN training amplifies the difference."""
+    import torch
+
+    from core.numerics import cpu_flags, flags_hash, numerics_facts
+    flags = cpu_flags()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
-    return {"torch": torch.__version__, "cpu": cpu, "torch_threads": torch.get_num_threads(),
-            "gpu": gpu}
+    return {"torch": torch.__version__, "libs": numeric_libs(), "cpu": cpu_model(),
+            **numerics_facts(),
+            "cpu_flags_sha256": flags_hash(flags), "cpu_flags": " ".join(flags), "gpu": gpu}

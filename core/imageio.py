@@ -1,6 +1,6 @@
 """Image I/O and the one place where image conventions are converted.
 
-Conventions (shared/DESIGN.md):
+Conventions (docs/architecture.md, "Image conventions"):
 - on disk: 8-bit RGB PNG (lossless);
 - degradations: ``float32`` HWC in [0, 1] (numpy);
 - models: ``float32`` NCHW in [-1, 1] (torch).

@@ -52,13 +52,22 @@ class DataConfig:
 
 
 @dataclass
+class ExternalPair:
+    """An LQ/GT folder pair taken as it is (``degradations/external.py``)."""
+    lq: str
+    gt: str
+
+
+@dataclass
 class TestsetConfig:
-    """One fixed test set: ``preset`` (a key of PRESETS), ``n`` HQ test images (0 = all),
-    ``seed`` and ``overrides`` of the preset's knobs."""
-    preset: str
-    n: int
-    seed: int
+    """One fixed test set: built (``preset``, a key of PRESETS; ``n`` HQ test images, 0 = all;
+    ``seed`` and ``overrides`` of the preset's knobs) or ``external`` (an LQ/GT folder pair
+    taken as it is, e.g. the released CelebA-Test archive; ``n`` = the first n pairs, 0 = all)."""
+    preset: Optional[str] = None
+    n: int = 0
+    seed: int = 0
     overrides: dict[str, Any] = field(default_factory=dict)
+    external: Optional[ExternalPair] = None
 
 
 @dataclass
@@ -83,6 +92,14 @@ class TestsetsConfig:
                 raise FRBenchError(f"params: {where}.sets.{name}.n: must be >= 0")
             if s.seed < 0:
                 raise FRBenchError(f"params: {where}.sets.{name}.seed: must be >= 0, got {s.seed}")
+            if (s.preset is None) == (s.external is None):
+                raise FRBenchError(f"params: {where}.sets.{name}: give either 'preset' (a built "
+                                   "set) or 'external' ({lq, gt} folders), not both")
+            if s.external is not None:
+                if s.overrides:
+                    raise FRBenchError(f"params: {where}.sets.{name}.overrides: an external set "
+                                       "applies no degradation")
+                continue
             try:
                 get_preset(s.preset, s.overrides)
             except FRBenchError as e:

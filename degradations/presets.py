@@ -190,7 +190,7 @@ def _blur_from(x: np.ndarray, p: dict) -> np.ndarray:
 @dataclass(frozen=True)
 class PaniniMFR(Preset):
     """Panini-Net multi-degradation (MFR), the chain measured on its released pairs
-    (shared/reference/panini-degradation.md), at the LQ working grid (half the HQ size):
+    (measured on the example pairs of jianzhangcs/panini), at the LQ working grid (half the HQ size):
 
     1. HQ -> LQ grid with ``cv2.INTER_AREA`` (HQ 1024 -> 512 in the paper);
     2. Gaussian blur, sigma ~ U[sigma] px at 512 (full kernel ±3 sigma; sigma < 0.2 px: none);
@@ -209,7 +209,7 @@ class PaniniMFR(Preset):
     """
 
     name: ClassVar[str] = "panini_mfr"
-    source: ClassVar[str] = "Panini-Net AAAI'22 Table 1; shared/reference/panini-degradation.md"
+    source: ClassVar[str] = "Panini-Net AAAI'22 Table 1; chain measured on jianzhangcs/panini examples"
     sigma: tuple = (0.0, 5.0)
     side: tuple = (10, 200)
     noise: tuple = (0.0, 12.5)
@@ -266,7 +266,7 @@ class PaniniLadder(PaniniMFR):
     """
 
     name: ClassVar[str] = "panini_ladder"
-    source: ClassVar[str] = "Panini-Net AAAI'22 Table 4; shared/reference/paper-tables.md"
+    source: ClassVar[str] = "Panini-Net AAAI'22 Table 4"
     factors: tuple = (16, 32, 64, 128)
     fixed_sigma: float = 2.0
     fixed_noise: float = 7.0
@@ -320,7 +320,7 @@ class GPEN(Preset):
     """
 
     name: ClassVar[str] = "gpen"
-    source: ClassVar[str] = "GPEN CVPR'21 Sec. 3; shared/reference/paper-tables.md (GPEN)"
+    source: ClassVar[str] = "GPEN CVPR'21 Sec. 3"
     p_gaussian: float = 0.5
     sigma: tuple = (0.1, 10.0)
     kernel_size: int = 41
@@ -368,7 +368,7 @@ class GPEN(Preset):
 @dataclass(frozen=True)
 class GFPGAN(Preset):
     """GFP-GAN's released training degradation (train_gfpgan_v1.yml + ffhq_degradation_dataset.py,
-    shared/reference/methods.md section 4.4), LQ = HQ size:
+    TencentARC/GFPGAN options/train_gfpgan_v1.yml), LQ = HQ size:
 
     blur iso/aniso 0.5/0.5, kernel 41, sigma_x, sigma_y ~ U[0.1,10], theta ~ U[-pi,pi] (px at 512);
     downsample factor r ~ U[0.8,8] with cv2 INTER_LINEAR to int(W // r); per-channel noise
@@ -384,7 +384,7 @@ class GFPGAN(Preset):
     """
 
     name: ClassVar[str] = "gfpgan"
-    source: ClassVar[str] = "GFP-GAN CVPR'21 released config; shared/reference/methods.md 4.4"
+    source: ClassVar[str] = "GFP-GAN CVPR'21 released config (options/train_gfpgan_v1.yml)"
     sigma: tuple = (0.1, 10.0)
     kernel_size: int = 41
     factor: tuple = (0.8, 8.0)
@@ -460,7 +460,7 @@ class SR16Bilinear(Preset):
     """
 
     name: ClassVar[str] = "sr16_bilinear"
-    source: ClassVar[str] = "Panini-Net AAAI'22 Table 2; shared/reference/panini-degradation.md"
+    source: ClassVar[str] = "Panini-Net AAAI'22 Table 2; resize measured on jianzhangcs/panini examples"
     factor: int = 16
 
     def validate(self):
@@ -482,7 +482,7 @@ class SR16Bilinear(Preset):
 
 @dataclass(frozen=True)
 class SRBicubic(Preset):
-    """pSp super-resolution (CVPR'21, shared/reference/methods.md 5.5): factor f ~ uniform choice
+    """pSp super-resolution (CVPR'21, eladrich/pixel2style2pixel SR config): factor f ~ uniform choice
     over ``factors`` = {1,2,4,8,16,32}, ``BicubicDownSample(f)`` (Keys a=-0.5, reflect pad,
     stride-f), then back to the HQ size with PIL bilinear. LQ = HQ size. Factors are scale-free
     (not scaled); factors whose output is below one pixel or does not divide the size are skipped
@@ -495,7 +495,7 @@ class SRBicubic(Preset):
     """
 
     name: ClassVar[str] = "sr_bicubic"
-    source: ClassVar[str] = "pSp CVPR'21 SR config; shared/reference/methods.md 5.5"
+    source: ClassVar[str] = "pSp CVPR'21 SR config (eladrich/pixel2style2pixel)"
     factors: tuple = (1, 2, 4, 8, 16, 32)
     lq_scale: float = 1.0
 

@@ -5,9 +5,10 @@ new float32 HWC image; nothing is modified in place. Random primitives take an e
 ``int``) so that a preset's drawn parameters fully determine the output. Noise levels are in 8-bit
 units (sigma 25 means 25/255), JPEG qualities are libjpeg qualities (1..100).
 
-Sources: BasicSR ``basicsr/data/degradations.py`` (Gaussian kernels, shared/reference/methods.md
-section 4.4), pSp ``BicubicDownSample`` (Keys a = -0.5, methods.md section 5.5), Panini-Net's
-measured chain (shared/reference/panini-degradation.md).
+Sources: BasicSR ``basicsr/data/degradations.py`` (Gaussian kernels, as GFP-GAN's released
+config ``options/train_gfpgan_v1.yml`` uses them), pSp's ``BicubicDownSample`` (Keys a = -0.5;
+eladrich/pixel2style2pixel), Panini-Net's chain as measured on the example pairs released in its
+official repository (jianzhangcs/panini).
 """
 from __future__ import annotations
 

@@ -187,16 +187,27 @@ class Method(Trainable):
         return torch.cat([lq, self.forward(batch["lq"][:n]).clamp(-1, 1), batch["hq"][:n]], 0)
 
 
-def prior_arch_for(name: str, label: str, out_size: int, params: Any):
-    """``params.prior.arch`` for a method built on the prior; FRBenchError when the section is
-    missing or the prior does not generate at the method's ``out_size``."""
-    if params is None or getattr(params, "prior", None) is None:
-        raise FRBenchError(f"methods.{name}: {label} needs the 'prior' section (generator shape)")
-    arch = params.prior.arch
+def prior_arch_for(name: str, label: str, out_size: int, params: Any, own: Any = None):
+    """The generator shape of a method built on the prior: the entry's own ``prior_arch`` when
+    set (imported released models carry theirs), else ``params.prior.arch``. FRBenchError when
+    neither is there or the generator does not generate at the method's ``out_size``."""
+    if own is not None:
+        arch, where = own, f"methods.{name}.prior_arch.size"
+    else:
+        if params is None or getattr(params, "prior", None) is None:
+            raise FRBenchError(f"methods.{name}: {label} needs the 'prior' section (generator "
+                               "shape) or its own prior_arch")
+        arch, where = params.prior.arch, "prior.arch.size"
     if arch.size != out_size:
-        raise FRBenchError(f"methods.{name}.out_size={out_size} but prior.arch.size={arch.size}: "
+        raise FRBenchError(f"methods.{name}.out_size={out_size} but {where}={arch.size}: "
                            "the prior must generate at out_size")
     return arch
+
+
+def stddev_group_of(params: Any) -> int:
+    """``params.prior.stddev_group`` (the prior's discriminator minibatch-stddev group), 4 (the
+    StyleGAN2 default) when there is no prior section (an imported entry with its own arch)."""
+    return int(getattr(getattr(params, "prior", None), "stddev_group", 4))
 
 
 def r1_penalty(discriminator: nn.Module, real: torch.Tensor) -> torch.Tensor:

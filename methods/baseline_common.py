@@ -42,7 +42,23 @@ def prior_state(checkpoint_dir: str | Path, out_size: int, allow_partial: bool =
         k[len("generator."):]: v for k, v in ck["model"].items() if k.startswith("generator.")}
     dsd = {k[len("discriminator."):]: v for k, v in ck["model"].items()
            if k.startswith("discriminator.")}
+    imported = ck.get("provenance") or {}
+    if "format" in imported:  # an imported released prior (frbench import / prior.source released)
+        prov = f"{imported.get('source')} (imported as {path})"
     return gsd, dsd, prov
+
+
+def prior_latent_avg(checkpoint_dir: str | Path) -> Optional[torch.Tensor]:
+    """The released prior's own mean w (``latent_avg`` of the StyleGAN2 file, kept by the
+    import), or None for a prior trained here."""
+    from methods.trainer import find_checkpoint, load_checkpoint
+    path = find_checkpoint(Path(checkpoint_dir) / "prior" / "model.pt", allow_partial=True)
+    try:
+        ck = load_checkpoint(path)
+    except FRBenchError:
+        return None
+    la = ((ck.get("imported") or {}).get("extras") or {}).get("latent_avg")
+    return la.reshape(1, -1).float() if isinstance(la, torch.Tensor) else None
 
 
 def widen_to_concat(gsd: dict, generator: nn.Module, new_scale: float) -> tuple[dict, dict]:

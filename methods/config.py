@@ -55,19 +55,22 @@ def _pow2(x: int) -> bool:
 
 @dataclass
 class StyleGAN2Arch:
-    """Generator/discriminator shape. ``size`` = output side (power of two, 32..1024)."""
+    """Generator/discriminator shape. ``size`` = output side (power of two, 32..1024).
+    ``narrow``: GPEN's width factor on every resolution's channels (GPEN-BFR-256: 0.5)."""
     size: int
     style_dim: int
     n_mlp: int
     channel_multiplier: int
     max_channels: int
     lr_mlp: float = 0.01
+    narrow: float = 1.0
 
     def validate(self, where):
         _check(_pow2(self.size) and 32 <= self.size <= 2048, f"{where}.size",
                f"{self.size} must be a power of two in 32..2048")
         _check(self.style_dim > 0 and self.n_mlp >= 1 and self.max_channels >= 1, where,
                "style_dim, n_mlp and max_channels must be positive")
+        _check(0 < self.narrow <= 1, f"{where}.narrow", "must be in (0, 1]")
 
 
 @dataclass
@@ -77,6 +80,9 @@ class PriorConfig:
     ``ema_decay``: 0.5^(32/10000) ~= 0.99778 at paper scale; the built-in tier uses a faster
     decay because it trains for ~100 steps. ``path_reg_weight`` 0 switches path-length reg off.
     ``train_noise``: "random" (paper) or "fixed" (the generator's noise buffers; deterministic).
+    ``source``: "train" (pretrain it: ``frbench train prior``) or "released" (``frbench train
+    prior`` imports the released FFHQ StyleGAN2 ``stylegan2-ffhq-config-f.pt`` found by the
+    weight resolver instead, as GFP-GAN and pSp start from it; ``arch`` must match the file).
     """
     arch: StyleGAN2Arch
     steps: int
@@ -91,6 +97,7 @@ class PriorConfig:
     stddev_group: int
     hflip: bool
     train_noise: Literal["random", "fixed"] = "random"
+    source: Literal["train", "released"] = "train"
 
     def validate(self, where):
         _check_training(self, where)
@@ -131,6 +138,17 @@ class DREConfig:
                f"{where}.queue", "must be a multiple of batch_size")
         _check(0.0 <= self.momentum < 1.0 and self.temperature > 0, where,
                "momentum in [0,1), temperature > 0")
+
+
+@dataclass
+class DREArch:
+    """The DRE's shape only (a Panini entry's own ``dre_arch``, e.g. an imported Panini MFR)."""
+    widths: list[int]
+    input_size: int
+
+    def validate(self, where):
+        _check(len(self.widths) == 3 and all(w > 0 for w in self.widths), f"{where}.widths",
+               "three positive conv widths")
 
 
 # ------------------------------------------------------------------------------------------
@@ -187,7 +205,12 @@ class PaniniConfig:
 
     ``n_fusion``: number of fused generator levels (the lowest resolutions, 5 in the paper).
     ``fuse_point``: "block" (after the 2nd StyledConv, before ToRGB) or "post_rgb" (after ToRGB,
-    the reference's exact point; then the top level only reaches RGB through later layers).
+    the reference's exact point: the official forward loop fuses at the start of each generator
+    step; then the top level only reaches RGB through later layers). Imported releases and the
+    paper profile use post_rgb; the built-in tier uses block, because there the top fused level
+    (64 px) is the output resolution and a post_rgb fusion at it would never reach the image.
+    ``prior_arch`` / ``dre_arch``: the entry's own generator / DRE shape (imported releases);
+    null = the ``prior`` / ``dre`` sections.
     ``ife_channels``: IFE level width (512 in the paper, capped by the generator width when 0).
     ``rrdb_channels``/``num_rrdb``: RRDB front end (8/2 for MFR, 64/23 for SR).
     Losses (§2.7): ``l1_weight`` 1, ``perceptual_weight`` 1e-2, ``gan_weight`` 1e-2.
@@ -223,6 +246,9 @@ class PaniniConfig:
     dr_dim: int = 0  # SR variant: dimension of the learnable DR vector (0 = the DRE's width)
     train_overrides: dict[str, Any] = field(default_factory=dict)  # get_preset(.., overrides)
     init_latent_avg: bool = False  # start the latent head at the prior's mean w (pSp's trick)
+
+    prior_arch: Optional[StyleGAN2Arch] = None  # own generator shape (imported); null = prior.arch
+    dre_arch: Optional[DREArch] = None  # own DRE shape (imported MFR); null = the dre section
 
     def validate(self, where):
         _check_training(self, where)
@@ -290,6 +316,8 @@ class GPENConfig:
     random_init_losses: bool = False
     train_overrides: dict[str, Any] = field(default_factory=dict)
 
+    prior_arch: Optional[StyleGAN2Arch] = None  # own generator shape (imported); null = prior.arch
+
     def validate(self, where):
         _check_sizes(where, self.out_size, self.lq_size)
         _check_training(self, where)
@@ -315,6 +343,8 @@ class GFPGANConfig:
     GFPGAN's FFHQ_eye_mouth_landmarks_512.pth. ``component_channels``: the component D widths
     (64, 128, 256). ``init_latent_avg``: start the W+ head at the prior's mean w (not in v1).
     ``fix_decoder``: the official option (true for v1): false fine-tunes the prior with the U-Net.
+    ``version``: "v1" (GFPGANv1, the paper's model) or "clean" (GFPGANv1Clean, the v1.2-1.4
+    releases: the same parameters with plain layers and bilinear resampling, methods/gfpgan.py).
     ``lr_milestones``/``lr_gamma``: MultiStep schedule, every learning rate x ``lr_gamma`` from
     each milestone step on (train_gfpgan_v1.yml: [600000, 700000], 0.5); [] = constant.
     """
@@ -346,10 +376,13 @@ class GFPGANConfig:
     landmarks: str = ""
     init_latent_avg: bool = False
     fix_decoder: bool = True
+    version: Literal["v1", "clean"] = "v1"
     random_init_losses: bool = False
     train_overrides: dict[str, Any] = field(default_factory=dict)
     lr_milestones: list[int] = field(default_factory=list)
     lr_gamma: float = 0.5
+
+    prior_arch: Optional[StyleGAN2Arch] = None  # own generator shape (imported); null = prior.arch
 
     def validate(self, where):
         _check_sizes(where, self.out_size, self.lq_size)
@@ -377,7 +410,9 @@ class PSPConfig:
     (pSp's default: RAdam + Lookahead + gradient centralisation, ``methods/optim.py``) or "adam"
     (the official ``--optim_name adam``; the built-in tier's choice). ``encoder_init``: "irse50"
     starts the encoder's input layer and IR-SE body from ``model_ir_se50.pth`` (pSp; needs the
-    paper widths), "none" leaves them at their seeded init.
+    paper widths), "none" leaves them at their seeded init. ``encoder_input_size``: the side the
+    LQ is resized to before the encoder (official pSp: 256 for every task, its transforms resize
+    every input to 256); 0 = the output size (the built-in tier's behaviour).
     """
     arch: Literal["psp"]
     out_size: int
@@ -400,8 +435,11 @@ class PSPConfig:
     hflip: bool
     optimizer: Literal["adam", "ranger"] = "adam"
     encoder_init: Literal["none", "irse50"] = "none"
+    encoder_input_size: int = 0  # pSp 256; 0 = out_size
     random_init_losses: bool = False
     train_overrides: dict[str, Any] = field(default_factory=dict)
+
+    prior_arch: Optional[StyleGAN2Arch] = None  # own generator shape (imported); null = prior.arch
 
     def validate(self, where):
         _check_sizes(where, self.out_size, self.lq_size)
@@ -409,6 +447,9 @@ class PSPConfig:
         _check(len(self.enc_units) == 4 and len(self.enc_widths) == 4, where,
                "enc_units and enc_widths: four stages")
         _check(self.out_size >= 32, f"{where}.out_size", "pSp needs out_size >= 32 (8 styles)")
+        _check(self.encoder_input_size == 0 or (_pow2(self.encoder_input_size)
+                                                and self.encoder_input_size >= 32),
+               f"{where}.encoder_input_size", "0 (= out_size) or a power of two >= 32")
 
 
 ARCH_CONFIGS: dict[str, type] = {

@@ -37,6 +37,7 @@ class Encoder(nn.Module):
     def __init__(self, widths=(64, 128, 256), input_size: int = 256):
         super().__init__()
         w1, w2, w3 = widths
+        self.widths = (int(w1), int(w2), int(w3))
         self.input_size = int(input_size)
         self.dim = int(w3)
         self.E = nn.Sequential(*_cbl(3, w1, 1), *_cbl(w1, w1, 1), *_cbl(w1, w2, 2),

@@ -25,6 +25,12 @@ Update order as gfpgan_model.optimize_parameters: G step, then the D's on the de
 Checkpoint: the shared trainer format (kind "method", arch "gfpgan"); model keys ``unet.*``,
 ``generator.*`` (the prior; frozen unless ``fix_decoder: false``), ``discriminator.*``,
 ``comp_d.{left_eye,right_eye,mouth}.*``.
+
+``version: clean`` = GFPGANv1Clean (the v1.2/v1.3/v1.4 releases, TencentARC/GFPGAN
+gfpgan/archs/gfpganv1_clean_arch.py): the same modules and parameters with the ``clean`` switch
+of methods/stylegan2.py (no equalised-lr scales, plain leaky ReLUs, bilinear resampling, skips
+added without 1/sqrt 2). Trained from the suite's prior, the prior's weights are first converted
+as GFP-GAN's convert_gfpganv_to_clean.py does (``equalized_to_clean_state``).
 """
 from __future__ import annotations
 
@@ -36,11 +42,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods.base import (Method, TrainContext, degrade_sample, logistic_d_loss,
-                          prior_arch_for, resize)
+                          prior_arch_for, resize, stddev_group_of)
 from methods.baseline_common import (ID_WEIGHTS, IdentityLoss, VGG19Features, gram, mean_w,
                                      prior_state, resolve_backbone)
 from methods.prior import build_discriminator, build_generator
-from methods.stylegan2 import SQRT2, ConvLayer, EqualConv2d, EqualLinear, FusedLeakyReLU, ResBlock
+from methods.stylegan2 import (SQRT2, ConvLayer, EqualConv2d, EqualLinear, FusedLeakyReLU,
+                               ResBlock, equalized_to_clean_state)
 from core.errors import FRBenchError
 
 COMPONENTS = ("left_eye", "right_eye", "mouth")
@@ -50,12 +57,13 @@ COMPONENTS = ("left_eye", "right_eye", "mouth")
 # U-Net pieces (BasicSR v1 arch)
 
 class ConvUpLayer(nn.Module):
-    """bilinear x2 -> EqualConv2d -> [FusedLeakyReLU] (BasicSR ConvUpLayer)."""
+    """bilinear x2 -> EqualConv2d -> [FusedLeakyReLU] (BasicSR ConvUpLayer; ``clean``: plain
+    conv, ``lrelu(x + b, 0.2)``)."""
 
-    def __init__(self, cin, cout, k, bias=True, activate=True):
+    def __init__(self, cin, cout, k, bias=True, activate=True, clean=False):
         super().__init__()
-        self.conv = EqualConv2d(cin, cout, k, 1, k // 2, bias=bias and not activate)
-        self.act = FusedLeakyReLU(cout) if activate else None
+        self.conv = EqualConv2d(cin, cout, k, 1, k // 2, bias=bias and not activate, clean=clean)
+        self.act = FusedLeakyReLU(cout, scale=1.0 if clean else SQRT2) if activate else None
 
     def forward(self, x):
         x = self.conv(F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False))
@@ -63,50 +71,66 @@ class ConvUpLayer(nn.Module):
 
 
 class ResUpBlock(nn.Module):
-    """conv1 3x3; conv2 = up + 3x3 + act; skip = up + 1x1 (no bias); ``(out + skip) / sqrt 2``."""
+    """conv1 3x3; conv2 = up + 3x3 + act; skip = up + 1x1 (no bias); ``(out + skip) / sqrt 2``
+    (``clean``: ``out + skip``, gfpganv1_clean_arch.py ResBlock mode 'up')."""
 
-    def __init__(self, cin, cout):
+    def __init__(self, cin, cout, clean=False):
         super().__init__()
-        self.conv1 = ConvLayer(cin, cin, 3)
-        self.conv2 = ConvUpLayer(cin, cout, 3)
-        self.skip = ConvUpLayer(cin, cout, 1, bias=False, activate=False)
+        self.clean = clean
+        self.conv1 = ConvLayer(cin, cin, 3, clean=clean)
+        self.conv2 = ConvUpLayer(cin, cout, 3, clean=clean)
+        self.skip = ConvUpLayer(cin, cout, 1, bias=False, activate=False, clean=clean)
 
     def forward(self, x):
+        if self.clean:
+            return self.conv2(self.conv1(x)) + self.skip(x)
         return (self.conv2(self.conv1(x)) + self.skip(x)) / SQRT2
 
 
-def _condition(c: int, c_out: int, bias_init: float) -> nn.Sequential:
-    """EqualConv 3x3 -> ScaledLeakyReLU(0.2) -> EqualConv 3x3 (last bias init 1 scale / 0 shift)."""
-    last = EqualConv2d(c, c_out, 3, 1, 1)
+def _condition(c: int, c_out: int, bias_init: float, clean: bool = False) -> nn.Sequential:
+    """EqualConv 3x3 -> ScaledLeakyReLU(0.2) -> EqualConv 3x3 (last bias init 1 scale / 0 shift);
+    ``clean``: plain convs and LeakyReLU(0.2) without the sqrt 2."""
+    last = EqualConv2d(c, c_out, 3, 1, 1, clean=clean)
     nn.init.constant_(last.bias, bias_init)
-    return nn.Sequential(EqualConv2d(c, c, 3, 1, 1), _ScaledLReLU(), last)
+    return nn.Sequential(EqualConv2d(c, c, 3, 1, 1, clean=clean),
+                         _ScaledLReLU(1.0 if clean else SQRT2), last)
 
 
 class _ScaledLReLU(nn.Module):
+    def __init__(self, gain: float = SQRT2):
+        super().__init__()
+        self.gain = gain
+
     def forward(self, x):
-        return F.leaky_relu(x, 0.2) * SQRT2
+        if self.gain == 1.0:
+            return F.leaky_relu(x, 0.2)
+        return F.leaky_relu(x, 0.2) * self.gain
 
 
 class GFPGANUNet(nn.Module):
-    """x (B,3,S,S) -> (W+ (B,n_latent,D), conditions {r: (scale, shift)}, pyramid [rgb_8..rgb_S])."""
+    """x (B,3,S,S) -> (W+ (B,n_latent,D), conditions {r: (scale, shift)}, pyramid [rgb_8..rgb_S]).
+
+    ``clean``: the GFPGANv1Clean U-Net maths on the same parameters (methods/stylegan2.py)."""
 
     def __init__(self, size: int, unet_ch: dict[int, int], sft_ch: dict[int, int], n_latent: int,
-                 style_dim: int):
+                 style_dim: int, clean: bool = False):
         super().__init__()
         self.size, self.n_latent, self.style_dim = size, n_latent, style_dim
-        self.conv_body_first = ConvLayer(3, unet_ch[size], 1)
+        self.conv_body_first = ConvLayer(3, unet_ch[size], 1, clean=clean)
         res_down = [2 ** k for k in range(int(math.log2(size)) - 1, 1, -1)]  # S/2 .. 4
-        self.conv_body_down = nn.ModuleList(ResBlock(unet_ch[2 * r], unet_ch[r]) for r in res_down)
-        self.final_conv = ConvLayer(unet_ch[4], unet_ch[4], 3)
-        self.final_linear = EqualLinear(unet_ch[4] * 16, n_latent * style_dim)
+        self.conv_body_down = nn.ModuleList(ResBlock(unet_ch[2 * r], unet_ch[r], clean=clean)
+                                            for r in res_down)
+        self.final_conv = ConvLayer(unet_ch[4], unet_ch[4], 3, clean=clean)
+        self.final_linear = EqualLinear(unet_ch[4] * 16, n_latent * style_dim, clean=clean)
         self.res_up = [2 ** k for k in range(3, int(math.log2(size)) + 1)]  # 8 .. S
-        self.conv_body_up = nn.ModuleList(ResUpBlock(unet_ch[r // 2], unet_ch[r])
+        self.conv_body_up = nn.ModuleList(ResUpBlock(unet_ch[r // 2], unet_ch[r], clean=clean)
                                           for r in self.res_up)
-        self.condition_scale = nn.ModuleList(_condition(unet_ch[r], sft_ch[r], 1.0)
+        self.condition_scale = nn.ModuleList(_condition(unet_ch[r], sft_ch[r], 1.0, clean)
                                              for r in self.res_up)
-        self.condition_shift = nn.ModuleList(_condition(unet_ch[r], sft_ch[r], 0.0)
+        self.condition_shift = nn.ModuleList(_condition(unet_ch[r], sft_ch[r], 0.0, clean)
                                              for r in self.res_up)
-        self.to_rgb = nn.ModuleList(EqualConv2d(unet_ch[r], 3, 1) for r in self.res_up)
+        self.to_rgb = nn.ModuleList(EqualConv2d(unet_ch[r], 3, 1, clean=clean)
+                                    for r in self.res_up)
 
     def forward(self, x):
         feat = self.conv_body_first(x)
@@ -254,22 +278,25 @@ class GFPGANSample:
 # the method
 
 class GFPGAN(Method):
-    """GFP-GAN v1 (``sft: cs``) and the ``gfpgan_sft`` ablation (``sft: full``)."""
+    """GFP-GAN v1 (``sft: cs``) and the ``gfpgan_sft`` ablation (``sft: full``); ``version:
+    clean`` for the GFPGANv1Clean maths (module docstring)."""
 
     step_order = ("g", "d")
 
     def __init__(self, name: str, cfg, params):
         super().__init__(name, "gfpgan", cfg, params)
-        self.prior_arch = prior_arch_for(name, "GFP-GAN", self.out_size, params)
-        self.generator = build_generator(self.prior_arch)
+        self.prior_arch = prior_arch_for(name, "GFP-GAN", self.out_size, params,
+                                         getattr(cfg, "prior_arch", None))
+        self.clean = cfg.version == "clean"
+        self.generator = build_generator(self.prior_arch, clean=self.clean)
         dec = self.generator.channels
         unet = {r: max(1, c // 2) for r, c in dec.items()}
         if cfg.sft == "cs" and any(c % 2 for r, c in dec.items() if r >= 8):
             raise FRBenchError(f"methods.{name}: CS-SFT needs even decoder widths, got {dec}")
         sft = {r: (unet[r] if cfg.sft == "cs" else dec[r]) for r in dec}
         self.unet = GFPGANUNet(self.out_size, unet, sft, self.generator.n_latent,
-                               self.prior_arch.style_dim)
-        self.discriminator = build_discriminator(self.prior_arch, params.prior.stddev_group) \
+                               self.prior_arch.style_dim, clean=self.clean)
+        self.discriminator = build_discriminator(self.prior_arch, stddev_group_of(params)) \
             if cfg.gan_weight > 0 else None
         c0, c1, c2 = cfg.component_channels
         self.comp_d = nn.ModuleDict({c: FacialComponentDiscriminator(c0, c1, c2)
@@ -321,6 +348,9 @@ class GFPGAN(Method):
         from methods.trainer import load_state
         c = self.cfg
         gsd, _, prov = prior_state(ctx.checkpoint_dir, self.out_size, ctx.allow_partial)
+        if self.clean:  # the prior's equalised-lr weights -> the clean parameterisation
+            gsd = equalized_to_clean_state(gsd, self.prior_arch.lr_mlp)
+            prov = f"{prov} (converted to the clean layers)"
         load_state(self.generator, gsd, prov, "prior generator")
         self.generator.requires_grad_(not c.fix_decoder)  # v1: fix_decoder true
         self.provenance["prior"] = prov

@@ -68,7 +68,8 @@ class GPEN(Method):
 
     def __init__(self, name: str, cfg, params):
         super().__init__(name, "gpen", cfg, params)
-        self.prior_arch = prior_arch_for(name, "GPEN", self.out_size, params)
+        self.prior_arch = prior_arch_for(name, "GPEN", self.out_size, params,
+                                      getattr(cfg, "prior_arch", None))
         mode = "concat" if cfg.noise == "concat" else "add"
         self.generator = build_generator(self.prior_arch, noise_mode=mode)
         self.encoder = GPENEncoder(self.out_size, self.generator.channels, self.prior_arch.style_dim)

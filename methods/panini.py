@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from methods.base import Method, TrainContext, prior_arch_for
+from methods.base import Method, TrainContext, prior_arch_for, stddev_group_of
 from methods.dre import Encoder
 from methods.prior import build_discriminator, build_generator
 from core.errors import FRBenchError
@@ -230,9 +230,10 @@ class Panini(Method):
 
     def __init__(self, name: str, cfg, params):
         super().__init__(name, "panini", cfg, params)
-        self.prior_arch = prior_arch_for(name, "Panini", self.out_size, params)
+        self.prior_arch = prior_arch_for(name, "Panini", self.out_size, params,
+                                      getattr(cfg, "prior_arch", None))
         self.generator = build_generator(self.prior_arch)
-        self.discriminator = build_discriminator(self.prior_arch, params.prior.stddev_group) \
+        self.discriminator = build_discriminator(self.prior_arch, stddev_group_of(params)) \
             if cfg.gan_weight > 0 else None
         gch = self.generator.channels
         self.levels = [2 ** k for k in range(cfg.n_fusion + 1, 1, -1)]  # e.g. [64,32,16,8,4]
@@ -241,10 +242,11 @@ class Panini(Method):
                        cfg.rrdb_growth, cfg.cbam_reduction, self.generator.n_latent,
                        self.prior_arch.style_dim, cfg.variant)
         # DR: the DRE (mfr) or a learnable constant vector (sr)
-        dre_cfg = params.dre if cfg.variant == "mfr" else None
+        dre_cfg = (cfg.dre_arch or params.dre) if cfg.variant == "mfr" else None
         if cfg.variant == "mfr":
             if dre_cfg is None:
-                raise FRBenchError(f"methods.{name}: variant mfr needs the 'dre' section")
+                raise FRBenchError(f"methods.{name}: variant mfr needs the 'dre' section "
+                                   "(or the entry's own dre_arch)")
             self.dre = Encoder(dre_cfg.widths, dre_cfg.input_size)
             dr_dim = self.dre.dim
             self.choice_vector = None
@@ -269,7 +271,7 @@ class Panini(Method):
         from core.config import to_dict
         d = {"cfg": to_dict(self.cfg), "prior_arch": to_dict(self.prior_arch)}
         if self.dre is not None:
-            d["dre"] = {"widths": list(self.params.dre.widths), "input_size": self.dre.input_size}
+            d["dre"] = {"widths": list(self.dre.widths), "input_size": self.dre.input_size}
         return d
 
     def train(self, mode: bool = True):

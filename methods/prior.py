@@ -26,15 +26,16 @@ from methods.base import Trainable, logistic_d_loss, path_length_penalty
 from methods.stylegan2 import Discriminator, Generator
 
 
-def build_generator(arch, noise_mode: str = "add") -> Generator:
-    """Generator from a ``StyleGAN2Arch`` config."""
+def build_generator(arch, noise_mode: str = "add", clean: bool = False) -> Generator:
+    """Generator from a ``StyleGAN2Arch`` config (``clean``: GFP-GAN's clean layers)."""
     return Generator(arch.size, arch.style_dim, arch.n_mlp, arch.channel_multiplier,
-                     arch.max_channels, lr_mlp=arch.lr_mlp, noise_mode=noise_mode)
+                     arch.max_channels, narrow=getattr(arch, "narrow", 1.0), lr_mlp=arch.lr_mlp,
+                     noise_mode=noise_mode, clean=clean)
 
 
 def build_discriminator(arch, stddev_group: int = 4) -> Discriminator:
     return Discriminator(arch.size, arch.channel_multiplier, arch.max_channels,
-                         stddev_group=stddev_group)
+                         narrow=getattr(arch, "narrow", 1.0), stddev_group=stddev_group)
 
 
 def prior_sample(hqs, rng, *, style_dim: int, n_latent: int, mixing_prob: float,

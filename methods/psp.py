@@ -1,15 +1,16 @@
 """pSp (pixel2style2pixel, CVPR 2021), super-resolution setting (methods.md §5), on the suite's
 StyleGAN2 prior.
 
-    LQ (B,3,lq,lq) --bicubic--> x (B,3,S,S)          (pSp: LQ resized back to the input size)
+    LQ (B,3,lq,lq) --bicubic--> x (B,3,E,E)    E = ``encoder_input_size`` (pSp: every input is
+                                                 resized to 256; 0 = the output size S)
      └─ GradualStyleEncoder: input_layer Conv3x3 + BN + PReLU; 4 stages of bottleneck_IR_SE units
           (first unit of each stage stride 2; paper 3/4/14/3 units, 64/128/256/512 wide);
           taps c1 (end of stage 2, S/4), c2 (stage 3, S/8), c3 (stage 4, S/16);
           FPN: p2 = up(c3) + latlayer1(c2); p1 = up(p2) + latlayer2(c1) (bilinear, align_corners)
           map2style heads (log2(spatial) x [Conv3x3 s2 + LeakyReLU(0.01)] -> EqualLinear):
           styles 0-2 from c3, 3-6 from p2, 7..n-1 from p1
-     └─ codes = E(x) + w_avg (``start_from_latent_avg``; w_avg = the prior's mean latent, kept as
-          the buffer ``latent_avg``) -> frozen prior with input_is_latent (random noise in
+     └─ codes = E(x) + w_avg (``start_from_latent_avg``; w_avg = the prior's mean latent, kept per
+          style as the buffer ``latent_avg`` (n_latent, D), as pSp's checkpoints) -> frozen prior with input_is_latent (random noise in
           training, fixed buffers at inference, as scripts/inference.py)
 
 Losses (SR command of the README): 1.0 L2 + 0.8 LPIPS (AlexNet) + 0.1 ID + 0.005 w_norm
@@ -28,8 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods.base import Method, TrainContext, prior_arch_for, resize
-from methods.baseline_common import (ID_CROP, ID_WEIGHTS, IdentityLoss, mean_w, prior_state,
-                                     resolve_backbone, weights_cfg)
+from methods.baseline_common import (ID_CROP, ID_WEIGHTS, IdentityLoss, mean_w,
+                                     prior_latent_avg, prior_state, resolve_backbone,
+                                     weights_cfg)
 from methods.prior import build_generator
 from methods.stylegan2 import EqualLinear
 from metrics.backbones import irse_stages
@@ -103,12 +105,16 @@ class PSP(Method):
 
     def __init__(self, name: str, cfg, params):
         super().__init__(name, "psp", cfg, params)
-        self.prior_arch = prior_arch_for(name, "pSp", self.out_size, params)
+        self.prior_arch = prior_arch_for(name, "pSp", self.out_size, params,
+                                      getattr(cfg, "prior_arch", None))
         self.generator = build_generator(self.prior_arch)
-        self.encoder = GradualStyleEncoder(self.out_size, list(cfg.enc_units), list(cfg.enc_widths),
-                                           cfg.fpn_width, self.generator.n_latent,
-                                           self.prior_arch.style_dim)
-        self.register_buffer("latent_avg", torch.zeros(1, self.prior_arch.style_dim))
+        self.encoder_size = int(getattr(cfg, "encoder_input_size", 0) or self.out_size)
+        self.encoder = GradualStyleEncoder(self.encoder_size, list(cfg.enc_units),
+                                           list(cfg.enc_widths), cfg.fpn_width,
+                                           self.generator.n_latent, self.prior_arch.style_dim)
+        # pSp keeps w_avg per style (n_latent, D) (models/psp.py:110-116 repeats it n_styles times)
+        self.register_buffer("latent_avg", torch.zeros(self.generator.n_latent,
+                                                       self.prior_arch.style_dim))
         self.__dict__["_id"] = None
         self.__dict__["_lpips"] = None
         self.id_weight = self.lpips_weight = 0.0
@@ -120,9 +126,9 @@ class PSP(Method):
     def codes(self, lq):
         """W+ codes (B, n_latent, D) = E(x) (+ w_avg)."""
         self.check_input(lq)
-        codes = self.encoder(resize(lq, self.out_size))
+        codes = self.encoder(resize(lq, self.encoder_size))
         if self.cfg.start_from_latent_avg:
-            codes = codes + self.latent_avg.view(1, 1, -1)
+            codes = codes + self.latent_avg.unsqueeze(0)
         return codes
 
     def forward(self, lq):
@@ -136,8 +142,12 @@ class PSP(Method):
         load_state(self.generator, gsd, prov, "prior generator")
         self.generator.requires_grad_(False)  # pSp: train_decoder False
         self.provenance["prior"] = prov
+        la = prior_latent_avg(ctx.checkpoint_dir)  # the released file's w_avg (pSp uses it)
         with torch.no_grad():
-            self.latent_avg.copy_(mean_w(self.generator))
+            w = la if la is not None else mean_w(self.generator)
+            self.latent_avg.copy_(w.to(self.latent_avg).expand_as(self.latent_avg))
+        self.provenance["latent_avg"] = ("latent_avg of the released prior file"
+                                         if la is not None else "mean of 4096 mapped z (seed 0)")
         if c.encoder_init == "irse50":
             self.init_encoder_from_irse50()
         self.id_weight, build = resolve_backbone(self.params, ID_WEIGHTS[c.id_net], c.id_weight,
@@ -209,7 +219,7 @@ class PSP(Method):
             loss = loss + self.id_weight * idl
             logs["id"] = idl.detach()
         if c.w_norm_weight > 0:
-            d = codes - self.latent_avg.view(1, 1, -1) if c.start_from_latent_avg else codes
+            d = codes - self.latent_avg.unsqueeze(0) if c.start_from_latent_avg else codes
             wn = d.flatten(1).norm(2, dim=1).mean()
             loss = loss + c.w_norm_weight * wn
             logs["w_norm"] = wn.detach()

@@ -1,6 +1,7 @@
 """StyleGAN2 generator and discriminator: the one GAN prior of the suite (rosinality-style math).
 
-Pure PyTorch (no custom CUDA ops); reference facts: shared/reference/methods.md §1.2-1.4.
+Pure PyTorch (no custom CUDA ops); layer list, operators and discriminator as in
+rosinality/stylegan2-pytorch ``model.py`` (Karras et al., CVPR 2020).
 
 Images are float NCHW in [-1, 1] (the generator output is not clamped). Shapes below use
 B = batch, C(r) = channels at resolution r (``Generator.channels``), D = ``style_dim``.
@@ -19,6 +20,23 @@ Operators (methods.md §1.3):
 - noise injection: ``x + weight * noise`` (scalar weight, init 0), or, with
   ``noise_mode="concat"`` (GPEN, methods.md §3.2), ``cat([x, weight * noise])`` which doubles the
   channels seen by the activation and the next layer; ``noise`` is then any (B, C(r), H, W) map.
+
+``clean=True`` (a switch on every layer below; ``Generator(clean=True)`` sets it throughout) gives
+the maths of GFP-GAN's "clean" StyleGAN2 (GFPGANv1Clean, the v1.2/v1.3/v1.4 releases;
+TencentARC/GFPGAN gfpgan/archs/stylegan2_clean_arch.py and gfpganv1_clean_arch.py) on the SAME
+parameters (same names and shapes as the default layers):
+- no equalised-lr scaling: convs/linears use their weights as stored (``scale = 1``, no lr_mul);
+  a fresh clean layer is initialised with the equalised layer's effective weights
+  (N(0,1)/sqrt(fan_in)), so both start from the same function;
+- activations are plain ``leaky_relu(x + b, 0.2)`` (no sqrt 2 gain), and a StyledConv multiplies
+  its modulated conv output by sqrt 2 before the noise and the bias (stylegan2_clean_arch.py
+  StyleConv.forward);
+- resampling is bilinear (``F.interpolate``, align_corners False): x2 before the 3x3 conv of an
+  up-StyledConv (ModulatedConv2d.forward, sample_mode 'upsample') and for the ToRGB skip
+  (ToRGB.forward), /2 before a downsampling conv (gfpganv1_clean_arch.py ResBlock); no FIR blur,
+  no transposed or strided conv;
+- a ResBlock adds its skip without the 1/sqrt 2 (gfpganv1_clean_arch.py ResBlock.forward).
+With ``clean=False`` (the default) nothing changes: same parameters, same RNG draws, same maths.
 
 Generator hook points (``hook(point, res, x) -> x``; the returned tensor replaces ``x``):
 - ``"conv1"``    res 4: after the 4x4 StyledConv ``conv1``, before ``to_rgb1``;
@@ -108,12 +126,15 @@ def fused_leaky_relu(x: torch.Tensor, bias: Optional[torch.Tensor], slope: float
 
 
 class FusedLeakyReLU(nn.Module):
-    def __init__(self, channels: int, bias: bool = True):
+    """``lrelu(x + bias, 0.2) * scale``; ``scale`` sqrt 2 (StyleGAN2) or 1 (the clean layers)."""
+
+    def __init__(self, channels: int, bias: bool = True, scale: float = SQRT2):
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(channels)) if bias else None
+        self.scale = scale
 
     def forward(self, x):
-        return fused_leaky_relu(x, self.bias)
+        return fused_leaky_relu(x, self.bias, scale=self.scale)
 
 
 class PixelNorm(nn.Module):
@@ -151,14 +172,31 @@ class Upsample(nn.Module):
         return upfirdn2d(x, self.kernel, up=self.factor, pad=self.pad)
 
 
+class BilinearResample(nn.Module):
+    """Bilinear x2 (``factor`` 2) or /2 (``factor`` 0.5) resampling, align_corners False: the
+    clean layers' resampler in place of the FIR blur (stylegan2_clean_arch.py ModulatedConv2d)."""
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return F.interpolate(x, scale_factor=self.factor, mode="bilinear", align_corners=False)
+
+
 class EqualConv2d(nn.Module):
-    """Conv with equalised LR: weight N(0,1) scaled by 1/sqrt(C_in k^2) at run time."""
+    """Conv with equalised LR: weight N(0,1) scaled by 1/sqrt(C_in k^2) at run time.
+
+    ``clean``: a plain conv (weight used as stored, initialised N(0,1)/sqrt(C_in k^2))."""
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, stride: int = 1,
-                 padding: int = 0, bias: bool = True):
+                 padding: int = 0, bias: bool = True, clean: bool = False):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel_size, kernel_size))
         self.scale = 1 / math.sqrt(in_ch * kernel_size ** 2)
+        if clean:
+            self.weight.data.mul_(self.scale)
+            self.scale = 1.0
         self.stride, self.padding = stride, padding
         self.bias = nn.Parameter(torch.zeros(out_ch)) if bias else None
 
@@ -171,18 +209,29 @@ class EqualLinear(nn.Module):
     """Linear with equalised LR: W ~ N(0,1)/lr_mul, used as W * lr_mul/sqrt(in); bias * lr_mul.
 
     ``activation="fused_lrelu"`` applies the fused leaky ReLU with this layer's bias.
+    ``clean``: a plain ``nn.Linear`` (no scale, no lr_mul; activation ``lrelu(., 0.2)`` without
+    the sqrt 2), initialised with the equalised layer's effective weight and bias.
     """
 
     def __init__(self, in_dim: int, out_dim: int, bias: bool = True, bias_init: float = 0.0,
-                 lr_mul: float = 1.0, activation: Optional[str] = None):
+                 lr_mul: float = 1.0, activation: Optional[str] = None, clean: bool = False):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_dim, in_dim).div_(lr_mul))
         self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init))) if bias else None
         self.scale = (1 / math.sqrt(in_dim)) * lr_mul
         self.lr_mul = lr_mul
         self.activation = activation
+        self.clean = clean
+        if clean:
+            self.weight.data.mul_(self.scale)
+            if self.bias is not None:
+                self.bias.data.mul_(lr_mul)
+            self.scale, self.lr_mul = 1.0, 1.0
 
     def forward(self, x):
+        if self.clean:
+            out = F.linear(x, self.weight, bias=self.bias)
+            return F.leaky_relu(out, 0.2) if self.activation else out
         b = self.bias * self.lr_mul if self.bias is not None else None
         out = F.linear(x, self.weight * self.scale, bias=b)  # bias on the last dim, any leading dims
         if self.activation:
@@ -194,15 +243,22 @@ class ModulatedConv2d(nn.Module):
     """Modulated (and demodulated) conv; optional x2 upsampling or /2 downsampling.
 
     x: (B, C_in, H, W), style: (B, D) -> (B, C_out, H', W').
+    ``clean``: plain weight and modulation (no scales); resampling = bilinear x2 / /2 of the
+    input, then the conv at stride 1 with padding k//2 (stylegan2_clean_arch.py
+    ModulatedConv2d.forward).
     """
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, style_dim: int,
                  demodulate: bool = True, upsample: bool = False, downsample: bool = False,
-                 blur_kernel: Sequence[float] = (1, 3, 3, 1)):
+                 blur_kernel: Sequence[float] = (1, 3, 3, 1), clean: bool = False):
         super().__init__()
         self.in_ch, self.out_ch, self.kernel_size = in_ch, out_ch, kernel_size
         self.upsample, self.downsample, self.demodulate = upsample, downsample, demodulate
-        if upsample:
+        self.clean = clean
+        if clean:
+            if upsample or downsample:
+                self.resample = BilinearResample(2.0 if upsample else 0.5)
+        elif upsample:
             factor = 2
             p = (len(blur_kernel) - factor) - (kernel_size - 1)
             self.blur = Blur(blur_kernel, pad=((p + 1) // 2 + factor - 1, p // 2 + 1),
@@ -214,24 +270,30 @@ class ModulatedConv2d(nn.Module):
         self.scale = 1 / math.sqrt(in_ch * kernel_size ** 2)
         self.padding = kernel_size // 2
         self.weight = nn.Parameter(torch.randn(1, out_ch, in_ch, kernel_size, kernel_size))
-        self.modulation = EqualLinear(style_dim, in_ch, bias_init=1.0)
+        self.modulation = EqualLinear(style_dim, in_ch, bias_init=1.0, clean=clean)
+        if clean:
+            self.weight.data.mul_(self.scale)
+            self.scale = 1.0
 
     def forward(self, x, style):
         b = x.shape[0]
         s = self.modulation(style)  # (B, C_in)
         w = self.weight[0] * self.scale  # (C_out, C_in, k, k)
         x = x * s.view(b, -1, 1, 1).to(x.dtype)
-        if self.upsample:
+        fir = not self.clean
+        if self.upsample and fir:
             out = F.conv_transpose2d(x, w.transpose(0, 1), stride=2, padding=0)
-        elif self.downsample:
+        elif self.downsample and fir:
             out = F.conv2d(self.blur(x), w, stride=2, padding=0)
         else:
+            if self.clean and (self.upsample or self.downsample):
+                x = self.resample(x)  # bilinear on x * s == on x, then modulated weights
             out = F.conv2d(x, w, padding=self.padding)
         if self.demodulate:
             # d[b, o] = rsqrt(sum_{i,kh,kw} (w[o,i] s[b,i])^2 + 1e-8)
             d = torch.rsqrt((s * s) @ (w * w).sum(dim=(2, 3)).t() + 1e-8)  # (B, C_out)
             out = out * d.view(b, -1, 1, 1).to(out.dtype)
-        if self.upsample:
+        if self.upsample and fir:
             out = self.blur(out)
         return out
 
@@ -281,31 +343,38 @@ class ConstantInput(nn.Module):
 class StyledConv(nn.Module):
     """ModulatedConv2d -> NoiseInjection -> FusedLeakyReLU (bias inside the activation).
 
-    With ``noise_mode="concat"`` the output has 2 * out_ch channels.
+    With ``noise_mode="concat"`` the output has 2 * out_ch channels. ``clean``:
+    ``lrelu(sqrt2 * conv + weight * noise + bias, 0.2)`` (stylegan2_clean_arch.py StyleConv).
     """
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, style_dim: int,
                  upsample: bool = False, blur_kernel: Sequence[float] = (1, 3, 3, 1),
-                 demodulate: bool = True, noise_mode: str = "add"):
+                 demodulate: bool = True, noise_mode: str = "add", clean: bool = False):
         super().__init__()
+        self.clean = clean
         self.conv = ModulatedConv2d(in_ch, out_ch, kernel_size, style_dim, demodulate=demodulate,
-                                    upsample=upsample, blur_kernel=blur_kernel)
+                                    upsample=upsample, blur_kernel=blur_kernel, clean=clean)
         self.noise = NoiseInjection(noise_mode)
-        self.activate = FusedLeakyReLU(out_ch * (2 if noise_mode == "concat" else 1))
+        self.activate = FusedLeakyReLU(out_ch * (2 if noise_mode == "concat" else 1),
+                                       scale=1.0 if clean else SQRT2)
 
     def forward(self, x, style, noise=None):
-        return self.activate(self.noise(self.conv(x, style), noise=noise))
+        out = self.conv(x, style)
+        if self.clean:
+            out = out * SQRT2
+        return self.activate(self.noise(out, noise=noise))
 
 
 class ToRGB(nn.Module):
-    """1x1 modulated conv (no demodulation) + bias; adds the x2-upsampled previous skip."""
+    """1x1 modulated conv (no demodulation) + bias; adds the x2-upsampled previous skip
+    (FIR, or bilinear with ``clean``)."""
 
     def __init__(self, in_ch: int, style_dim: int, upsample: bool = True,
-                 blur_kernel: Sequence[float] = (1, 3, 3, 1)):
+                 blur_kernel: Sequence[float] = (1, 3, 3, 1), clean: bool = False):
         super().__init__()
         if upsample:
-            self.upsample = Upsample(blur_kernel)
-        self.conv = ModulatedConv2d(in_ch, 3, 1, style_dim, demodulate=False)
+            self.upsample = BilinearResample(2.0) if clean else Upsample(blur_kernel)
+        self.conv = ModulatedConv2d(in_ch, 3, 1, style_dim, demodulate=False, clean=clean)
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
 
     def forward(self, x, style, skip=None):
@@ -326,6 +395,7 @@ class Generator(nn.Module):
         style_dim: D (512 at paper scale). n_mlp: mapping depth (8). lr_mlp: mapping lr_mul (0.01).
         channel_multiplier, max_channels, narrow: see ``channel_table``.
         noise_mode: "add" (StyleGAN2) or "concat" (GPEN).
+        clean: GFP-GAN's clean maths on the same parameters (module docstring).
     Attributes: ``n_latent = 2*log_size - 2``, ``num_layers = 2*(log_size-2) + 1`` (noise
     layers), ``channels`` {res: C(r)}, fixed noise buffers ``noises.noise_{i}`` (1,1,r_i,r_i).
     """
@@ -333,13 +403,13 @@ class Generator(nn.Module):
     def __init__(self, size: int, style_dim: int = 512, n_mlp: int = 8,
                  channel_multiplier: int = 2, max_channels: int = 512, narrow: float = 1.0,
                  lr_mlp: float = 0.01, blur_kernel: Sequence[float] = (1, 3, 3, 1),
-                 noise_mode: str = "add"):
+                 noise_mode: str = "add", clean: bool = False):
         super().__init__()
         if size < 8 or size & (size - 1):
             raise ValueError(f"StyleGAN2 size must be a power of two >= 8, got {size}")
         if noise_mode not in ("add", "concat"):
             raise ValueError(f"noise_mode must be 'add' or 'concat', got {noise_mode!r}")
-        self.size, self.style_dim, self.noise_mode = size, style_dim, noise_mode
+        self.size, self.style_dim, self.noise_mode, self.clean = size, style_dim, noise_mode, clean
         self.log_size = int(math.log2(size))
         self.n_latent = self.log_size * 2 - 2
         self.num_layers = (self.log_size - 2) * 2 + 1
@@ -347,13 +417,14 @@ class Generator(nn.Module):
         mult = 2 if noise_mode == "concat" else 1
 
         self.style = nn.Sequential(PixelNorm(), *[
-            EqualLinear(style_dim, style_dim, lr_mul=lr_mlp, activation="fused_lrelu")
+            EqualLinear(style_dim, style_dim, lr_mul=lr_mlp, activation="fused_lrelu", clean=clean)
             for _ in range(n_mlp)])
 
         c4 = self.channels[4]
         self.input = ConstantInput(c4)
-        self.conv1 = StyledConv(c4, c4, 3, style_dim, blur_kernel=blur_kernel, noise_mode=noise_mode)
-        self.to_rgb1 = ToRGB(c4 * mult, style_dim, upsample=False)
+        self.conv1 = StyledConv(c4, c4, 3, style_dim, blur_kernel=blur_kernel, noise_mode=noise_mode,
+                                clean=clean)
+        self.to_rgb1 = ToRGB(c4 * mult, style_dim, upsample=False, clean=clean)
 
         self.noises = nn.Module()
         for i in range(self.num_layers):
@@ -366,10 +437,12 @@ class Generator(nn.Module):
         for k in range(3, self.log_size + 1):
             out_ch = self.channels[2 ** k]
             self.convs.append(StyledConv(in_ch * mult, out_ch, 3, style_dim, upsample=True,
-                                         blur_kernel=blur_kernel, noise_mode=noise_mode))
+                                         blur_kernel=blur_kernel, noise_mode=noise_mode,
+                                         clean=clean))
             self.convs.append(StyledConv(out_ch * mult, out_ch, 3, style_dim,
-                                         blur_kernel=blur_kernel, noise_mode=noise_mode))
-            self.to_rgbs.append(ToRGB(out_ch * mult, style_dim))
+                                         blur_kernel=blur_kernel, noise_mode=noise_mode,
+                                         clean=clean))
+            self.to_rgbs.append(ToRGB(out_ch * mult, style_dim, clean=clean))
             in_ch = out_ch
 
     # -- latents -----------------------------------------------------------------------------
@@ -472,17 +545,46 @@ class Generator(nn.Module):
         return (skip, w) if return_latents else skip
 
 
+def equalized_to_clean_state(state: dict, lr_mlp: float) -> dict:
+    """A ``Generator`` state dict (equalised-lr maths) -> the ``Generator(clean=True)`` state that
+    computes the same function except for the resampling (bilinear instead of FIR), following
+    GFP-GAN's own conversion (TencentARC/GFPGAN scripts/convert_gfpganv_to_clean.py
+    ``modify_checkpoint``, decoder part): the run-time scales go into the weights (mapping:
+    ``lr_mul/sqrt(in)``, modulations ``1/sqrt(in)``, modulated convs ``1/sqrt(in k^2)``) and the
+    sqrt 2 gain of the fused activations into the mapping weights/biases and the StyledConv
+    noise weights and biases. Used to start a clean GFP-GAN from the suite's prior."""
+    out = {}
+    for k, v in state.items():
+        parts = k.split(".")
+        if parts[0] == "style" and parts[-1] in ("weight", "bias"):
+            scale = lr_mlp / math.sqrt(v.shape[1]) if parts[-1] == "weight" else lr_mlp
+            v = v * (scale * SQRT2)
+        elif "modulation" in parts and parts[-1] == "weight":
+            v = v / math.sqrt(v.shape[1])
+        elif parts[-2:-1] == ["conv"] and parts[-1] == "weight" and v.ndim == 5:
+            v = v / math.sqrt(v.shape[2] * v.shape[3] * v.shape[4])
+        elif parts[-2] in ("activate", "noise") and parts[-1] in ("bias", "weight"):
+            v = v * SQRT2
+        out[k] = v
+    return out
+
+
 # ------------------------------------------------------------------------------------------
 # Discriminator
 
 class ConvLayer(nn.Sequential):
-    """[Blur] -> EqualConv2d (stride 2 when downsampling) -> [FusedLeakyReLU]."""
+    """[Blur] -> EqualConv2d (stride 2 when downsampling) -> [FusedLeakyReLU].
+
+    ``clean``: [bilinear /2] -> plain conv (stride 1) -> [lrelu(x + b, 0.2)]; same parameters."""
 
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int, downsample: bool = False,
                  blur_kernel: Sequence[float] = (1, 3, 3, 1), bias: bool = True,
-                 activate: bool = True):
+                 activate: bool = True, clean: bool = False):
         layers = []
-        if downsample:
+        if downsample and clean:
+            layers.append(BilinearResample(0.5))
+            stride, padding = 1, kernel_size // 2
+        elif downsample:
             factor = 2
             p = (len(blur_kernel) - factor) + (kernel_size - 1)
             layers.append(Blur(blur_kernel, pad=((p + 1) // 2, p // 2)))
@@ -490,23 +592,31 @@ class ConvLayer(nn.Sequential):
         else:
             stride, padding = 1, kernel_size // 2
         layers.append(EqualConv2d(in_ch, out_ch, kernel_size, stride=stride, padding=padding,
-                                  bias=bias and not activate))
+                                  bias=bias and not activate, clean=clean))
         if activate:
-            layers.append(FusedLeakyReLU(out_ch, bias=bias))
+            layers.append(FusedLeakyReLU(out_ch, bias=bias, scale=1.0 if clean else SQRT2))
         super().__init__(*layers)
 
 
 class ResBlock(nn.Module):
-    """conv 3x3 -> blur + stride-2 conv 3x3; skip = blur + stride-2 1x1; ``(out + skip)/sqrt 2``."""
+    """conv 3x3 -> blur + stride-2 conv 3x3; skip = blur + stride-2 1x1; ``(out + skip)/sqrt 2``.
 
-    def __init__(self, in_ch: int, out_ch: int, blur_kernel: Sequence[float] = (1, 3, 3, 1)):
+    ``clean``: bilinear /2 instead of blur + stride 2, and ``out + skip`` (gfpganv1_clean_arch.py
+    ResBlock, mode 'down')."""
+
+    def __init__(self, in_ch: int, out_ch: int, blur_kernel: Sequence[float] = (1, 3, 3, 1),
+                 clean: bool = False):
         super().__init__()
-        self.conv1 = ConvLayer(in_ch, in_ch, 3)
-        self.conv2 = ConvLayer(in_ch, out_ch, 3, downsample=True, blur_kernel=blur_kernel)
+        self.clean = clean
+        self.conv1 = ConvLayer(in_ch, in_ch, 3, clean=clean)
+        self.conv2 = ConvLayer(in_ch, out_ch, 3, downsample=True, blur_kernel=blur_kernel,
+                               clean=clean)
         self.skip = ConvLayer(in_ch, out_ch, 1, downsample=True, activate=False, bias=False,
-                              blur_kernel=blur_kernel)
+                              blur_kernel=blur_kernel, clean=clean)
 
     def forward(self, x):
+        if self.clean:
+            return self.conv2(self.conv1(x)) + self.skip(x)
         return (self.conv2(self.conv1(x)) + self.skip(x)) / SQRT2
 
 

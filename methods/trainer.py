@@ -349,7 +349,12 @@ class _Run:
         self.total = int(steps if steps is not None else trainee.steps)
         self.seed = int(params.seed)
         if getattr(tcfg, "threads", 0):
-            torch.set_num_threads(int(tcfg.threads))
+            from core import numerics
+            if numerics.active():  # the pinned thread count is part of the numerics
+                log.info("train.threads=%s ignored: numerics are pinned to %d thread(s)",
+                         tcfg.threads, torch.get_num_threads())
+            else:
+                torch.set_num_threads(int(tcfg.threads))
         self.np_rng = self._seed_streams()
         self._build()
         self.history: list[dict] = []

@@ -53,6 +53,7 @@ from core.outputs import atomic_dir, check_output_dir
 
 log = logging.getLogger(__name__)
 CACHE_FORMAT = 1
+PROGRESS_DELAY_S = 2.0   # evaluate's progress bar appears once scoring has run this long
 _SUFFIX = re.compile(r"^(.*)_\d+$")
 
 
@@ -115,6 +116,26 @@ def check_headers(pairs: list[tuple[str, Path, Path]]) -> None:
         if min(w, h) < MIN_SIDE:
             raise FRBenchError(f"{gp}: GT image is {w}x{h} px, below the minimum face side of "
                                f"{MIN_SIDE} px")
+
+
+def check_metric_sizes(pairs: list[tuple[str, Path, Path]], proto: Protocol, metrics) -> None:
+    """FRBenchError naming the first GT image too small for a requested metric at the protocol's
+    evaluation size and crop (SSIM needs an 11x11 window; MS-SSIM more than 10 px), checked
+    from the headers before any work (the formulas in ``metrics.functional`` would raise a bare
+    ValueError mid-run)."""
+    need = {"ssim": MF.SSIM_WIN, "ssim_y": MF.SSIM_WIN, "ms_ssim": MF.SSIM_WIN}
+    wanted = [m for m in metrics if m in need]
+    if not wanted:
+        return
+    for _, _, gp in pairs:
+        w, h = (proto.size, proto.size) if proto.size else image_size(gp)
+        side = min(w, h) - 2 * proto.crop_border
+        for m in wanted:
+            if side < need[m]:
+                raise FRBenchError(
+                    f"{gp}: {m} needs at least {need[m]}x{need[m]} px after protocol "
+                    f"'{proto.name}' (evaluation size {w}x{h}, crop_border {proto.crop_border}) "
+                    f"but gets {max(side, 0)} px; drop it with --metrics or use larger images")
 
 
 def read_summary(path: str | os.PathLike) -> dict:
@@ -403,6 +424,7 @@ class Evaluator:
             check_output_dir(out, "evaluation", (restored, gt), force)
         pairs = pair_files(restored, gt)
         check_headers(pairs)
+        check_metric_sizes(pairs, proto, self.metrics)
         ids = [p[0] for p in pairs]
         gt_hashes = [file_sha256(g) for _, _, g in pairs]
         need_inception = bool(mset & {"fid", "kid"})
@@ -419,9 +441,11 @@ class Evaluator:
         per_image: dict[str, list[float]] = {m: [] for m in image_metrics}
         r_feats, g_feats = [], []
         bs = self.batch_size
+        # a bar whenever scoring takes more than PROGRESS_DELAY_S, even for one batch: it counts
+        # images and names the network at work (_progress) between updates
+        self._bar = tqdm(total=len(pairs), desc="evaluate", unit="img", delay=PROGRESS_DELAY_S)
         with torch.inference_mode(), ieee_fp32(self.device):
-            for start in tqdm(range(0, len(pairs), bs), desc="evaluate", unit="batch",
-                              disable=len(pairs) <= bs):
+            for start in range(0, len(pairs), bs):
                 chunk = pairs[start:start + bs]
                 hashes = gt_hashes[start:start + bs]
                 r_imgs, g_imgs = [], []
@@ -458,6 +482,8 @@ class Evaluator:
                 if need_inception:
                     r_feats.extend(rf_chunk)
                     g_feats.extend(gf_chunk)
+                self._bar.update(len(chunk))
+        self._bar.close()
         set_metrics, extra = {}, {}
         if need_inception:
             rf = np.stack(r_feats).astype(np.float64)
@@ -492,6 +518,12 @@ class Evaluator:
             self._refs[fid_key] = _Ref(gf.mean(0), MF.sqrt_factor_from_features(gf), "gt")
         return self._refs[fid_key]
 
+    def _progress(self, what: str) -> None:
+        """Name the step in the progress bar; draw it once PROGRESS_DELAY_S have passed."""
+        bar = getattr(self, "_bar", None)
+        if bar is not None and not bar.disable:
+            bar.set_postfix_str(what, refresh=bar._time() - bar.start_t >= bar.delay)
+
     def _score_batch(self, r_imgs, g_imgs, hashes, need_inception, need_gt_inception) -> dict:
         """One batch of same-shape pairs (uint8 HWC RGB) -> {metric: (n,) array, _rfeat, _gfeat}."""
         import torch
@@ -501,6 +533,7 @@ class Evaluator:
         g8 = torch.from_numpy(np.stack(g_imgs)).to(dev).permute(0, 3, 1, 2)
         out: dict = {}
         if mset & {"psnr", "ssim", "psnr_y", "ssim_y", "ms_ssim"}:
+            self._progress("psnr/ssim")
             r64, g64 = r8.double(), g8.double()
             y = proto.color == "y"
             rc, gc = MF.prepare(r64, proto.crop_border, y), MF.prepare(g64, proto.crop_border, y)
@@ -521,23 +554,27 @@ class Evaluator:
         gf01 = g8.float().div_(255.0)
         shape = tuple(g8.shape[1:])
         if self.lpips is not None:
+            self._progress("lpips")
             fr, fg = self._pair_net("lpips", lambda x: self.lpips.features(x * 2 - 1), rf01, gf01,
                                     hashes, shape, listy=True)
             d = self.lpips.distance(fr, fg)
             check_finite(d, "LPIPS")
             out["lpips"] = d.double().cpu().numpy()
         if self.facenet is not None:
+            self._progress("facenet")
             er, eg = self._pair_net("facenet", self.facenet, rf01, gf01, hashes, shape)
             a = MF.angle_degrees(er, eg)
             check_finite(a, "FaceNet identity angle")
             out["deg_facenet"] = a.cpu().numpy()
         if self.arcface is not None:
+            self._progress("arcface")
             er, eg = self._pair_net("arcface", self.arcface, self.arcface.prepare(r_imgs).to(dev),
                                     self.arcface.prepare(g_imgs).to(dev), hashes, shape)
             a = MF.angle_degrees(er, eg)
             check_finite(a, "ArcFace identity angle")
             out["deg_arcface18"] = a.cpu().numpy()
         if self.dlib is not None:
+            self._progress("dlib")
             from metrics.dlib_face import angle_degrees, landmark_distance
             if "deg_dlib" in mset:
                 er = self.dlib.descriptors(r_imgs)
@@ -548,9 +585,11 @@ class Evaluator:
                 lg = self._gt_side("dlib_lm68", self.dlib.landmarks68, g_imgs, hashes, shape)
                 out["lmd_dlib68"] = landmark_distance(lr, lg)
         if self.niqe_params is not None:
+            self._progress("niqe")
             out["niqe"] = np.array([self._niqe(im) for im in r_imgs])
         out["_rfeat"] = out["_gfeat"] = None
         if need_inception:
+            self._progress("inception")
             if need_gt_inception:
                 fr, fg = self._pair_net("inception", self.inception, rf01, gf01, hashes, shape)
                 out["_gfeat"] = fg.float().cpu().numpy()

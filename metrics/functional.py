@@ -16,7 +16,9 @@ scored in one pass; results are per image (shape ``(N,)``).
 - MS-SSIM (Wang et al. 2003, pytorch-msssim convention): per channel, contrast-structure terms
   ``cs_j`` at scales 1..L-1 and the SSIM at scale L, ReLU-clamped, combined as
   ``prod_j cs_j^w_j * ssim_L^w_L``, then averaged over channels; 2x2 average pooling between
-  scales (zero padding of 1 px for odd sizes, as pytorch-msssim). Standard weights (0.0448, 0.2856, 0.3001, 0.2363, 0.1333) for L = 5. Small images
+  scales (zero padding of 1 px for odd sizes, as pytorch-msssim). Standard weights (0.0448,
+  0.2856, 0.3001, 0.2363, 0.1333) for L = 5, used as published (they sum to 1.0001; pytorch-msssim
+  does not renormalise them either). Small images
   (our convention, recorded in the protocol): L = the largest number <= 5 of scales such that
   ``min(H, W) > 10 * 2^(L-1)`` (pytorch-msssim's own condition for L = 5 is ``> 160``); the first L
   weights are renormalised to sum to 1. A 64 px image gets L = 3.
@@ -136,7 +138,8 @@ def _ms_ssim(x, y, levels: int):
     torch = _torch()
     F = torch.nn.functional
     wts = torch.tensor(MSSSIM_WEIGHTS[:levels], dtype=torch.float64, device=x.device)
-    wts = wts / wts.sum()
+    if levels < len(MSSSIM_WEIGHTS):  # the five standard weights are used as published
+        wts = wts / wts.sum()
     win = gaussian_window().to(x.device)
     cs_list = []
     for j in range(levels):

@@ -1,8 +1,11 @@
 """Named evaluation protocols: every choice that changes a number is fixed here, by name.
 
 A result row carries its protocol name and settings; rows with different protocols (or backbone
-provenance) are never ranked together (``metrics.provenance``). See
-``shared/reference/evaluation.md`` §1-5, 7, 12-15 for where each choice comes from.
+provenance) are never ranked together (``metrics.provenance``). Where each choice comes
+from: BasicSR's metrics (XPixelGroup/BasicSR ``basicsr/metrics``: PSNR/SSIM, crop, Y channel, FID
+statistics), the GFP-GAN and VQFR papers with VQFR's ``metric_paper`` scripts (TencentARC/VQFR:
+LPIPS-VGG, the ArcFace identity angle), pytorch-fid (mseitzer/pytorch-fid) and the ``lpips``
+package (richzhang/PerceptualSimilarity), Panini-Net's mmediting configs (jianzhangcs/panini).
 
 Shared conventions (all protocols):
 - images are decoded once with ``core.imageio.read_image`` (8-bit RGB; grayscale files are
@@ -71,6 +74,9 @@ class Protocol:
     niqe_upscale: int = 1              # MATLAB-bicubic enlargement of Y before NIQE (1 = none)
     msssim_scales: str = "auto: 5 if min side > 160 else largest L with min side > 10*2^(L-1); weights renormalised"
     lineage: str = ""
+    #: metrics computed and shown but never ranked on under this protocol, with the measured
+    #: reason (a ranking policy, not a computation setting: ignored by the comparability check)
+    unranked: tuple[tuple[str, str], ...] = ()
 
     def settings(self) -> dict:
         """Every setting as a plain dict (written to summary.json)."""
@@ -135,7 +141,11 @@ PROTOCOLS: dict[str, Protocol] = {
         fid_ref="gt", fid_dims=2048, kid_subsets=100, kid_subset_size=1000,
         identity_exclude_below_deg=None, bootstrap_samples=1000, bootstrap_seed=0,
         published_comparable=False, niqe_upscale=3,
-        lineage="frbench built-in default"),
+        lineage="frbench built-in default",
+        unranked=(("deg_dlib",
+                   "dlib's identity descriptor does not separate the drawn built-in faces: two "
+                   "different faces are 20 degrees apart, a face and its own 2x down-up copy "
+                   "19 degrees (docs/metrics-dlib-niqe.md)"),)),
 }
 
 

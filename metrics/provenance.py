@@ -4,21 +4,38 @@ backbone weights.
 A *row* is a ``summary.json`` dict (or anything with ``protocol``, optional ``protocol_settings``
 and ``provenance``; extra keys such as ``method``/``set`` are carried along). Two rows are
 comparable when they have the same protocol name, the same protocol settings (ignoring
-``bootstrap_samples``, which only changes CIs) and, for every backbone present in both, the same
+``bootstrap_samples``, which only changes CIs; a row without settings is taken to use those
+registered for its protocol in ``metrics.protocols``; every row is checked, whichever comes
+first) and, for every backbone present in both, the same
 provenance string (``file:...@sha256:...`` or ``random-init:seed=N``).
 """
 from __future__ import annotations
 
+import json
 from typing import Iterable, Optional
 
 from core.errors import FRBenchError
 
-_IGNORED_SETTINGS = {"bootstrap_samples", "bootstrap_seed", "description", "lineage"}
+_IGNORED_SETTINGS = {"bootstrap_samples", "bootstrap_seed", "description", "lineage", "unranked"}
 
 
 def _label(row: dict, i: int) -> str:
     bits = [str(row[k]) for k in ("method", "set") if k in row]
     return "/".join(bits) if bits else f"row {i}"
+
+
+def _settings(row: dict) -> Optional[dict]:
+    """The row's protocol settings that change numbers; a row without any is taken to use its
+    registered protocol's settings (None when the protocol is not registered either)."""
+    s = row.get("protocol_settings")
+    if not s:
+        from metrics.protocols import PROTOCOLS
+        proto = PROTOCOLS.get(row.get("protocol"))
+        if proto is None:
+            return None
+        s = proto.settings()
+    # as stored in summary.json (tuples become lists), so both kinds of rows compare equal
+    return json.loads(json.dumps({k: v for k, v in s.items() if k not in _IGNORED_SETTINGS}))
 
 
 def check_comparable(rows: Iterable[dict]) -> list[dict]:
@@ -31,19 +48,20 @@ def check_comparable(rows: Iterable[dict]) -> list[dict]:
             raise FRBenchError(f"{_label(r, i)}: result has no protocol/provenance; re-run "
                                "`frbench evaluate` to produce a complete summary.json")
     first = rows[0]
-    base_settings = {k: v for k, v in (first.get("protocol_settings") or {}).items()
-                     if k not in _IGNORED_SETTINGS}
+    base: Optional[tuple[dict, str]] = None  # settings of the first row that has any, its label
     prov: dict[str, tuple[str, str]] = {}
     for i, r in enumerate(rows):
         if r["protocol"] != first["protocol"]:
             raise FRBenchError(f"refusing to compare results of different protocols: "
                                f"{_label(first, 0)} is '{first['protocol']}', {_label(r, i)} is "
                                f"'{r['protocol']}'")
-        s = {k: v for k, v in (r.get("protocol_settings") or {}).items() if k not in _IGNORED_SETTINGS}
-        if s and base_settings and s != base_settings:
-            diff = sorted(k for k in set(s) | set(base_settings) if s.get(k) != base_settings.get(k))
+        s = _settings(r)
+        if s is not None and base is None:
+            base = (s, _label(r, i))
+        elif s is not None and s != base[0]:
+            diff = sorted(k for k in set(s) | set(base[0]) if s.get(k) != base[0].get(k))
             raise FRBenchError(f"refusing to compare: protocol '{r['protocol']}' settings differ "
-                               f"between {_label(first, 0)} and {_label(r, i)} ({', '.join(diff)})")
+                               f"between {base[1]} and {_label(r, i)} ({', '.join(diff)})")
         for name, p in r["provenance"].items():
             if name in prov and prov[name][0] != p:
                 raise FRBenchError(

@@ -86,6 +86,54 @@ KNOWN: dict[str, WeightSpec] = {
         "arcface_ir_se50", "model_ir_se50.pth", None, None,
         "IR-SE50 ArcFace used by pSp/GPEN identity losses; supply it yourself "
         "(weights.paths.arcface_ir_se50)"),
+    # released models (frbench import / the `released` profile; methods/released/)
+    "stylegan2_ffhq_1024": WeightSpec(
+        "stylegan2_ffhq_1024", "stylegan2-ffhq-config-f.pt", None, None,
+        "the FFHQ StyleGAN2 config-f converted by rosinality/stylegan2-pytorch convert_weight.py "
+        "(the file pSp and GFP-GAN start from); supply it yourself "
+        "(weights.paths.stylegan2_ffhq_1024)"),
+    "gpen_bfr_512": WeightSpec(
+        "gpen_bfr_512", "GPEN-BFR-512.pth", None, None,
+        "GPEN's released 512 px BFR model (yangxy/GPEN README, weights/); supply it yourself "
+        "(weights.paths.gpen_bfr_512)"),
+    "gpen_bfr_256": WeightSpec(
+        "gpen_bfr_256", "GPEN-BFR-256.pth", None, None,
+        "GPEN's released 256 px BFR model (yangxy/GPEN README); supply it yourself "
+        "(weights.paths.gpen_bfr_256)"),
+    "gpen_bfr_512_d": WeightSpec(
+        "gpen_bfr_512_d", "GPEN-BFR-512-D.pth", None, None,
+        "GPEN's released 512 px discriminator (yangxy/GPEN README); supply it yourself "
+        "(weights.paths.gpen_bfr_512_d)"),
+    "psp_celebs_super_resolution": WeightSpec(
+        "psp_celebs_super_resolution", "psp_celebs_super_resolution.pt", None, None,
+        "pSp's released super-resolution model (eladrich/pixel2style2pixel README); supply it "
+        "yourself (weights.paths.psp_celebs_super_resolution)"),
+    "gfpgan_v1": WeightSpec(
+        "gfpgan_v1", "GFPGANv1.pth", None, None,
+        "GFP-GAN v1, the paper's model (TencentARC/GFPGAN PaperModel.md: releases/download/"
+        "v0.1.0/GFPGANv1.pth); supply it yourself (weights.paths.gfpgan_v1)"),
+    "gfpgan_v1_2": WeightSpec(
+        "gfpgan_v1_2", "GFPGANCleanv1-NoCE-C2.pth", None, None,
+        "GFP-GAN v1.2, clean architecture (TencentARC/GFPGAN README: releases/download/v0.2.0/"
+        "GFPGANCleanv1-NoCE-C2.pth); supply it yourself (weights.paths.gfpgan_v1_2)"),
+    "gfpgan_v1_3": WeightSpec(
+        "gfpgan_v1_3", "GFPGANv1.3.pth", None, None,
+        "GFP-GAN v1.3 (TencentARC/GFPGAN README: releases/download/v1.3.0/GFPGANv1.3.pth); "
+        "supply it yourself (weights.paths.gfpgan_v1_3)"),
+    "gfpgan_v1_4": WeightSpec(
+        "gfpgan_v1_4", "GFPGANv1.4.pth", None, None,
+        "GFP-GAN v1.4 (TencentARC/GFPGAN README: releases/download/v1.3.0/GFPGANv1.4.pth); "
+        "supply it yourself (weights.paths.gfpgan_v1_4)"),
+    "panini_mfr": WeightSpec(
+        "panini_mfr", "panini_mfr_latest.pth", None, None,
+        "Panini-Net's released MFR model (jianzhangcs/panini README, Google Drive 'panini_mfr'; "
+        "the repo's scripts name it checkpoint/panini_mfr_latest.pth); supply it yourself "
+        "(weights.paths.panini_mfr)"),
+    "panini_sr": WeightSpec(
+        "panini_sr", "panini_sr_latest.pth", None, None,
+        "Panini-Net's released 16x SR model (jianzhangcs/panini README, Google Drive "
+        "'panini_16xsr'; the repo's scripts name it checkpoint/panini_sr_latest.pth); supply it "
+        "yourself (weights.paths.panini_sr)"),
 }
 
 

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("pipeline.cmd_report", "leaderboard, paper tables and plots from results"),
     "compare": ("pipeline.cmd_compare", "regression check of metrics against an earlier commit"),
     "profile": ("pipeline.cmd_profile", "switch params.yaml between the builtin and paper profiles"),
+    "import": ("pipeline.cmd_import", "import a released checkpoint (GPEN, pSp, StyleGAN2, ...)"),
 }
 
 
@@ -39,11 +40,68 @@ def _module_for(cmd: str):
         raise
 
 
+def _flag_value(argv: list[str], flag: str):
+    for i, a in enumerate(argv):
+        if a == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith(flag + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def setup_numerics(argv: list[str]) -> bool:
+    """Pin CPU numerics (core/numerics.py) before anything imports numpy/torch: the switch comes
+    from FRBENCH_NUMERICS or the command's params file (``--params``, default params.yaml);
+    ``--device cuda`` (or params ``device``) turns it off."""
+    from core import numerics
+    return numerics.setup(_flag_value(argv, "--params") or "params.yaml",
+                          _flag_value(argv, "--device"))
+
+
+DESCRIPTION = ("frbench: a reproducible benchmark of GAN-prior blind face restoration.\n"
+               "Seeded degraded test sets, Panini-Net/GPEN/GFP-GAN/pSp on one StyleGAN2 prior,\n"
+               "one evaluator under named protocols, a DVC pipeline with reports and MLflow.")
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError, version as dist_version
+    try:
+        return dist_version("frbench")
+    except PackageNotFoundError:
+        from pipeline import __version__
+        return __version__
+
+
+def _names_epilog() -> str:
+    """Degradation presets, metrics and protocols (imported only when help is printed)."""
+    from degradations.presets import PRESETS
+    from metrics import METRICS
+    from metrics.protocols import PROTOCOLS
+    return (f"degradation presets (degrade --preset): {', '.join(PRESETS)}\n"
+            f"metrics (evaluate --metrics): {', '.join(METRICS)}\n"
+            f"protocols (evaluate --protocol): {', '.join(PROTOCOLS)}\n"
+            "Run `frbench COMMAND --help` for a command's options.")
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``frbench``. From the command line (``argv`` None: console script, ``python -m``,
+    torchrun) numerics are pinned first; callers passing ``argv`` (tests) keep their process's."""
+    from_cli = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
+    if from_cli:
+        try:
+            setup_numerics(argv)
+        except FRBenchError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    parser = argparse.ArgumentParser(prog="frbench", description=__doc__.split("\n")[0])
+    top_help = not argv or argv[0] in ("-h", "--help")
+    parser = argparse.ArgumentParser(prog="frbench", description=DESCRIPTION,
+                                     epilog=_names_epilog() if top_help else None,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"frbench {version()}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_) in COMMANDS.items():
         sub.add_parser(name, help=help_, add_help=False)

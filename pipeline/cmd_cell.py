@@ -24,10 +24,10 @@ log = logging.getLogger(__name__)
 def add_arguments(p):
     p.add_argument("--method", required=True, help="methods entry of params.yaml")
     p.add_argument("--set", dest="testset", required=True, help="test set name")
-    p.add_argument("--params", default="params.yaml")
-    p.add_argument("--restored-root", default="restored")
-    p.add_argument("--results-root", default="results")
-    p.add_argument("--device", default=None)
+    p.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
+    p.add_argument("--restored-root", default="restored", help="restored images root (default restored)")
+    p.add_argument("--results-root", default="results", help="results root (default results)")
+    p.add_argument("--device", default=None, help="override params.device (cpu, cuda)")
     p.add_argument("--allow-partial", action="store_true",
                    help="use a partial checkpoint (unfinished training; recorded in summary.json)")
 
@@ -61,7 +61,7 @@ def run_cell(method_name: str, testset: str, params, restored_root="restored",
                            allow_partial)
     if not ckpt.is_file():
         raise FRBenchError(f"{ckpt}: checkpoint missing; train it with "
-                           f"`dvc repro train@{method_name}`")
+                           f"`dvc repro train@{method_name}` (or import it: import@{method_name})")
     ck = load_for_inference(method, ckpt, allow_partial=allow_partial)
     device = device or params.device
     restored = Path(restored_root) / method_name / testset
@@ -81,7 +81,8 @@ def run_cell(method_name: str, testset: str, params, restored_root="restored",
                                bootstrap_samples=ev.bootstrap_samples, cache_dir=ev.cache_dir,
                                search_dirs=tuple(weights.search_dirs))
     summary = {"method": method_name, "arch": params.methods[method_name].arch, "set": testset,
-               "profile": params.profile, **summary}
+               "profile": params.profile, **summary,
+               "method_source": method.provenance.get("source", f"trained: {ckpt}")}
     if record["partial_checkpoint"]:  # only reachable with --allow-partial
         summary["checkpoint_partial"] = (f"step {ck['step']} of {ck['total_steps']}, used with "
                                          "--allow-partial")

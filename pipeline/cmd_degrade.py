@@ -24,12 +24,13 @@ def _override(text: str) -> tuple[str, object]:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--preset", required=True, help="a preset of degradations.PRESETS")
+    from degradations.presets import PRESETS
+    p.add_argument("--preset", required=True, help=f"degradation preset: {', '.join(PRESETS)}")
     p.add_argument("--src", required=True, help="folder of HQ images")
     p.add_argument("--out", required=True, help="output folder (gt/, lq/, manifest.json)")
-    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True, help="global seed of the per-image draws")
     p.add_argument("--name", default=None, help="set name used for seeding (default: the preset)")
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1, help="processes (output is identical)")
     p.add_argument("--n", type=int, default=0, help="first N HQ images (default all)")
     p.add_argument("--size", type=int, default=None, help="resize HQ to SIZE px first")
     p.add_argument("--list", default=None, help="file selecting images (name or stem per line)")
@@ -53,7 +54,7 @@ def run(args) -> int:
 
 
 def add_testsets_arguments(p) -> None:
-    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
     p.add_argument("--only", action="append", default=[], metavar="NAME",
                    help="build only this set (repeatable; DVC's foreach uses one per stage)")
     p.add_argument("--workers", type=int, default=None, help="default: testsets.workers")
@@ -76,6 +77,10 @@ def run_testsets(args) -> int:
     workers = args.workers if args.workers is not None else ts.workers
     for name in names:
         s = ts.sets[name]
+        if s.external is not None:
+            from degradations.external import import_pairs
+            import_pairs(s.external.lq, s.external.gt, Path(ts.out_dir) / name, name, n=s.n)
+            continue
         build_testset(ts.src, Path(ts.out_dir) / name, s.preset, s.seed, set_name=name,
                       n=s.n, size=size, overrides=s.overrides, workers=workers,
                       nonsquare=data.nonsquare if data is not None else "crop",

@@ -31,8 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", default=None,
                    help="named protocol (builtin, panini, gfpgan_celeba_test); "
                         "default: params.yaml evaluate.protocol")
+    from metrics import METRICS
     p.add_argument("--metrics", default=None,
-                   help="comma-separated subset, e.g. psnr,ssim (weight-free metrics need no files)")
+                   help=f"comma-separated subset of {', '.join(METRICS)} (default: the "
+                        "protocol's; psnr/ssim/ms_ssim need no weight files)")
     p.add_argument("--out", required=True, help="output folder for per_image.csv and summary.json")
     p.add_argument("--device", default=None, help="cpu or cuda (default: params.yaml device or cpu)")
     p.add_argument("--allow-random-init", action="store_true",
@@ -42,8 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="let the libraries download missing weight files")
     p.add_argument("--weights-dir", action="append", default=[],
                    help="folder holding weight files by their usual names (repeatable)")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--bootstrap-samples", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None, help="images per batch (default: evaluate.batch_size or 8)")
+    p.add_argument("--bootstrap-samples", type=int, default=None, help="bootstrap resamples for the 95%% CIs (default: the protocol's)")
     p.add_argument("--cache-dir", default=None, help="GT feature cache root (default: cache)")
     p.add_argument("--params", default="params.yaml",
                    help="params file for weights/evaluate settings, if it exists")

@@ -1,6 +1,7 @@
 """``frbench preflight``: the first stage of ``dvc repro``. Checks, before any work, that every
-dataset folder, list file and weight file the current params need exists, and stops with the
-path and the fix otherwise. At the built-in profile (synthetic faces, random-init backbones
+dataset folder, list file, weight file and released model file (``pipeline.imported``,
+``prior.source: released``) the current params need exists, and stops with the path and the
+fix otherwise (all missing weight/released files and external test-set folders at once). At the built-in profile (synthetic faces, random-init backbones
 allowed) there is nothing to find, so it passes. Writes a small deterministic record
 (``--out``, default data/preflight.json) that the HQ stages depend on; with ``--start-run`` it
 also opens the repro's MLflow parent run (id in ``.frbench_mlflow_parent``).
@@ -21,8 +22,8 @@ _LPIPS = {"vgg": "vgg16", "alex": "alexnet"}
 
 
 def add_arguments(p):
-    p.add_argument("--params", default="params.yaml")
-    p.add_argument("--out", default="data/preflight.json")
+    p.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
+    p.add_argument("--out", default="data/preflight.json", help="record of the checks (default data/preflight.json)")
     p.add_argument("--start-run", action="store_true",
                    help="open the MLflow parent run of this repro (when mlflow.enabled)")
 
@@ -58,6 +59,43 @@ def file_only_weights(params) -> list[str]:
                               if n in KNOWN and KNOWN[n].file_only))
 
 
+def released_files(params) -> list[tuple[str, str]]:
+    """(what, weight name) of every released file the run imports: the entries of
+    ``pipeline.imported`` (+ their extras) and the prior when ``prior.source`` is released."""
+    out = []
+    pl = params.pipeline
+    if pl is not None:
+        for name, spec in pl.imported.items():
+            out.append((f"pipeline.imported.{name} ({spec.format})", spec.file))
+            out += [(f"pipeline.imported.{name}.extras.{r}", f) for r, f in spec.extras.items()]
+    pre = pl.pretrain if pl is not None else ["prior"]
+    if params.prior is not None and params.prior.source == "released" and "prior" in pre:
+        out.append(("prior.source: released (the FFHQ StyleGAN2 prior)", "stylegan2_ffhq_1024"))
+    return out
+
+
+def _released_missing(params, name: str, err: FRBenchError) -> str:
+    """Where to put a missing released file (never random init: a released model is the file)."""
+    from metrics.weights import KNOWN, torch_home
+    spec = KNOWN.get(name)
+    if spec is None or "does not exist" in str(err) or "does not match" in str(err):
+        return str(err)
+    w = params.weights
+    dirs = [str(Path(d)) + "/" for d in (w.search_dirs if w else [])]
+    dirs.append(str(torch_home() / spec.cache_dirs[0]) + "/")
+    sha = f"sha256 {spec.sha256}" if spec.sha256 else "no sha256 published"
+    return (f"missing {spec.filename} ({sha}; {spec.where}). Put it in "
+            f"{' or '.join(dirs)}, or name it in weights.paths.{name}")
+
+
+def _resolve_released(params, name: str):
+    from metrics.weights import resolve
+    w = params.weights
+    return resolve(name, (w.paths or {}).get(name) if w else None, allow_random_init=False,
+                   allow_download=bool(w and w.allow_download),
+                   search_dirs=tuple(w.search_dirs) if w else ())
+
+
 def _method_paths(params) -> list[tuple[str, str]]:
     """String values of methods entries that name files (keys ending in path/ckpt/checkpoint/
     weights, or values ending in .pt/.pth/.pkl) -> [(dotted key, path)]."""
@@ -73,7 +111,7 @@ def _method_paths(params) -> list[tuple[str, str]]:
 
 def _pipeline_methods(params) -> list[str]:
     pl = params.pipeline
-    names = list(pl.train) if pl else list(params.methods or {})
+    names = list(pl.train) if pl else list(params.methods or {})  # imported: released_files
     return [n for n in dict.fromkeys(names) if n in (params.methods or {})]
 
 
@@ -100,6 +138,7 @@ def check(params, params_path: str = "params.yaml") -> dict:
                                        "image list file or set the key to null to use every image")
                 checked.append(str(s.list))
     w = params.weights
+    missing: list[str] = []  # every missing file of the run, reported together
     if w is not None and params.evaluate is not None:
         from metrics.weights import resolve
         names = (needed_weights(params) if not w.allow_random_init
@@ -110,9 +149,33 @@ def check(params, params_path: str = "params.yaml") -> dict:
                             allow_download=w.allow_download,
                             search_dirs=tuple(w.search_dirs))
             except FRBenchError as e:
-                raise FRBenchError(f"weight file for '{name}' (evaluate.protocol "
-                                   f"{params.evaluate.protocol}): {e}") from None
+                missing.append(f"weight file for '{name}' (evaluate.protocol "
+                               f"{params.evaluate.protocol}): {e}")
+                continue
             checked.append(f"{name}:{r.provenance}")
+    for what, name in released_files(params):
+        try:
+            r = _resolve_released(params, name)
+        except FRBenchError as e:
+            missing.append(f"{what}: {_released_missing(params, name, e)}")
+            continue
+        checked.append(f"{name}:{r.provenance}")
+    ts = params.testsets
+    if ts is not None:
+        for sname in ts.names:
+            ext = ts.sets[sname].external
+            if ext is None:
+                continue
+            for side in ("lq", "gt"):
+                folder = Path(getattr(ext, side))
+                if not folder.is_dir() or not any(folder.iterdir()):
+                    missing.append(f"{folder}: testsets.sets.{sname}.external.{side} is missing or "
+                                   f"empty; put the {side.upper()} images of the pair there (e.g. "
+                                   "the released CelebA-Test archive, README 'Released models')")
+                else:
+                    checked.append(str(folder))
+    if missing:
+        raise FRBenchError(f"{len(missing)} missing input(s):\n  - " + "\n  - ".join(missing))
     for key, path in _method_paths(params):
         if not Path(path).is_file():
             raise FRBenchError(f"{path}: {key} does not exist; download the official file and put "

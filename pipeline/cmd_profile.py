@@ -5,10 +5,10 @@ from __future__ import annotations
 
 
 def add_arguments(p):
-    p.add_argument("action", choices=["use", "save", "list", "show"])
+    p.add_argument("action", choices=["use", "save", "list", "show"], help="use NAME: write that profile to params.yaml; save: params.yaml -> profiles/builtin.yaml; list; show NAME")
     p.add_argument("name", nargs="?", default=None, help="profile name (use/show)")
-    p.add_argument("--params", default="params.yaml")
-    p.add_argument("--profiles-dir", default="profiles")
+    p.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
+    p.add_argument("--profiles-dir", default="profiles", help="folder of profile files (default profiles)")
 
 
 def run(args) -> int:

@@ -1,6 +1,7 @@
 """``frbench report``: leaderboard (md/csv/tex/html), paper tables beside the published
-numbers, seaborn plots and reports/metrics.json from the results of the cells named in
-params.yaml (see pipeline/report.py). The last DVC stage; attaches the files to the repro's
+numbers, seaborn plots, reports/metrics.json and headless-Chromium screenshots of index.html
+(pipeline/screenshots.py; skipped with a note without Chromium) from the results of the cells
+named in params.yaml (see pipeline/report.py). The last DVC stage; attaches the files to the repro's
 MLflow parent run when MLflow is on."""
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p):
-    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
     p.add_argument("--results", default="results", help="results root (default results)")
     p.add_argument("--restored", default="restored", help="restored root (default restored)")
     p.add_argument("--out", default=None, help="output folder (default report.out_dir)")
+    p.add_argument("--no-screenshots", action="store_true",
+                   help="skip the headless-Chromium screenshots (OUT/screenshots/)")
 
 
 def run(args) -> int:
@@ -23,7 +26,18 @@ def run(args) -> int:
 
     params = load_params(args.params)
     check_report_out(params, args)
+    if not args.no_screenshots:   # refuse a foreign screenshots folder before writing anything
+        from pathlib import Path
+
+        from pipeline.screenshots import check_out
+        check_out(Path(args.out or params.report.out_dir) / "screenshots")
     res = write_report(params, args.results, args.out, args.restored)
+    if not args.no_screenshots:
+        from pathlib import Path
+
+        from pipeline.screenshots import take
+        out = Path(args.out or params.report.out_dir)
+        res["files"] += take(out / "index.html", out / "screenshots")
     flat = {f"{m}.{s}.{k}": v for m, sets in res["metrics"].items() if m != "panini_theta"
             for s, vals in sets.items() for k, v in vals.items()}
     tracking.log_to_parent(params, res["files"], flat)

@@ -27,9 +27,9 @@ def add_arguments(p):
                    help="model.pt (default <train.checkpoint_dir>/<method>/model.pt)")
     p.add_argument("--input", required=True, help="folder of LQ images")
     p.add_argument("--output", required=True, help="output folder (replaced atomically)")
-    p.add_argument("--params", default="params.yaml")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--device", default=None)
+    p.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
+    p.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
+    p.add_argument("--device", default=None, help="override params.device (cpu, cuda)")
     p.add_argument("--resize", action="store_true",
                    help="resize inputs of another size to the method's LQ size (bicubic; "
                         "recorded in the output's manifest.json) instead of refusing them")

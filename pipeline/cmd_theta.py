@@ -14,10 +14,10 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(p):
-    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--params", default="params.yaml", help="params file (default params.yaml)")
     p.add_argument("--method", default=None, help="default pipeline.theta_method")
     p.add_argument("--set", dest="testset", default=None, help="default pipeline.theta_testset")
-    p.add_argument("--out", default="results/panini_theta.json")
+    p.add_argument("--out", default="results/panini_theta.json", help="output JSON (default results/panini_theta.json)")
 
 
 def run(args) -> int:

@@ -66,8 +66,19 @@ def run(args):
     if args.device is not None:
         from core.environment import check_device
         check_device(args.device, "--device", available=True)
-    trainee = build_trainee(args.name, params)
     out = Path(args.out or Path(params.train.checkpoint_dir) / args.name)
+    if args.name == "prior" and params.prior is not None and params.prior.source == "released":
+        from pipeline.cmd_import import import_prior
+        imp = import_prior(params, out)
+        log.info("prior: imported %s instead of training (prior.source: released) -> %s",
+                 imp.source, imp.path)
+        return 0
+    from methods.released.base import is_imported_checkpoint
+    if (out / "model.pt").is_file() and is_imported_checkpoint(out / "model.pt"):
+        raise FRBenchError(f"{out / 'model.pt'}: an imported released model (frbench import); "
+                           f"training '{args.name}' would replace it: train under another "
+                           "name (--out) or move it away")
+    trainee = build_trainee(args.name, params)
     res = train(trainee, params, out, steps=args.steps, resume=args.resume, device=args.device,
                 show_progress=not args.no_progress,
                 logger=TrainTracker(getattr(params, "mlflow", None)),

@@ -14,6 +14,7 @@ from typing import Any, Literal, Optional
 
 from core.config import build, read_yaml, to_dict  # noqa: F401  (re-exported for the pipeline)
 from core.errors import FRBenchError
+from core.numerics import NumericsConfig
 
 
 # --------------------------------------------------------------------------------------------
@@ -48,21 +49,40 @@ class RegressionConfig:
     """``frbench compare``: ``baseline`` git revision, ``metrics_file`` compared with
     ``dvc metrics diff``, ``rules`` per metric name (a key of the flattened metric path's last
     part; ``deg_*`` style prefixes match with a trailing ``*``). A metric is a regression when it
-    moved in the worse direction by more than ``atol`` AND more than ``rtol`` x |old|."""
+    moved in the worse direction by more than ``atol`` AND more than ``rtol`` x |old| AND, where
+    per-image values exist at both revisions, the 95% paired-bootstrap CI of the mean per-image
+    difference (``bootstrap_samples`` resamples) lies on the worse side of zero."""
     baseline: str
     rules: dict[str, RegressionRule]
     metrics_file: str = "reports/metrics.json"
     out: str = "reports/regression.md"
+    bootstrap_samples: int = 2000
+
+
+@dataclass
+class ImportSpec:
+    """A methods entry whose checkpoint is a released file (``frbench import``, stage
+    ``import@<name>``): ``format`` (methods/released), ``file`` (its name in
+    ``metrics.weights.KNOWN``, found by the weight resolver: ``weights.paths`` /
+    ``weights.search_dirs`` / the torch hub cache, with its sha256 where published), ``extras``
+    ({role: KNOWN name} of further files, e.g. GPEN's ``d``)."""
+    format: str
+    file: str
+    extras: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class PipelineConfig:
-    """What dvc.yaml iterates over. ``train``: the ``train@<m>`` stages (methods entries that
-    are trained; entries not listed stay defined but are not run). ``methods`` x ``testsets``:
-    the restore_eval matrix (methods restoring the LQ-at-half-size sets); ``sr_methods`` x
-    ``sr_testsets``: the restore_eval_sr matrix (super-resolution methods on the SR sets);
-    ``ablations`` x ``ablation_testsets``: the ablation matrix; ``theta_method`` on
-    ``theta_testset``: Table 4. ``launcher``: how training is started (``python -m pipeline.cli``
+    """What dvc.yaml iterates over. ``pretrain``: the ``pretrain@prior`` / ``pretrain@dre``
+    stages (``prior.source: released`` imports the prior there instead of training it).
+    ``train``: the ``train@<m>`` stages (methods entries that are trained; entries not listed
+    stay defined but are not run). ``imported``: the ``import@<m>`` stages (entries whose
+    checkpoints are released files). ``methods`` x ``testsets``: the restore_eval matrix
+    (methods restoring the LQ-at-half-size sets); ``sr_methods`` x ``sr_testsets``: the
+    restore_eval_sr matrix (super-resolution methods on the SR sets); ``ablations`` x
+    ``ablation_testsets``: the ablation matrix; ``theta``: {method: test set} of Table 4 (at
+    most one; empty = no theta stage). A matrix may be empty (no stages); every evaluated method
+    is trained or imported. ``launcher``: how training is started (``python -m pipeline.cli``
     or ``torchrun --nproc_per_node=N -m pipeline.cli``)."""
     train: list[str]
     methods: list[str]
@@ -72,8 +92,17 @@ class PipelineConfig:
     ablations: list[str]
     ablation_testsets: list[str]
     launcher: str
-    theta_method: str = "panini"
-    theta_testset: str = "ladder"
+    theta: dict[str, str] = field(default_factory=lambda: {"panini": "ladder"})
+    pretrain: list[Literal["prior", "dre"]] = field(default_factory=lambda: ["prior", "dre"])
+    imported: dict[str, ImportSpec] = field(default_factory=dict)
+
+    @property
+    def theta_method(self) -> Optional[str]:
+        return next(iter(self.theta), None)
+
+    @property
+    def theta_testset(self) -> Optional[str]:
+        return next(iter(self.theta.values()), None)
 
     def cells(self) -> list[tuple[str, str]]:
         """(method, set) of every matrix cell: main, SR, then ablations."""
@@ -93,12 +122,11 @@ class PipelineConfig:
 
     def validate(self, where: str) -> None:
         check_launcher(self.launcher, f"{where}.launcher")
-        for name in ("train", "methods", "testsets", "sr_methods", "sr_testsets", "ablations",
-                     "ablation_testsets"):
-            if not getattr(self, name):
-                raise FRBenchError(f"params: {where}.{name}: empty (a DVC matrix needs at least "
-                                   "one entry)")
         cells = self.cells()
+        if not cells:
+            raise FRBenchError(f"params: {where}: no cell to evaluate (methods x testsets, "
+                               "sr_methods x sr_testsets and ablations x ablation_testsets are "
+                               "all empty)")
         dup = sorted({c for c in cells if cells.count(c) > 1})
         if dup:
             raise FRBenchError(f"params: {where}: cells {dup} come from two matrices (each cell "
@@ -107,11 +135,22 @@ class PipelineConfig:
         if both:
             raise FRBenchError(f"params: {where}: {sorted(both)} listed in both a main matrix and "
                                "ablations")
-        untrained = [m for m, _ in cells if m not in self.train] + \
-            ([self.theta_method] if self.theta_method not in self.train else [])
+        if len(self.theta) > 1:
+            raise FRBenchError(f"params: {where}.theta: at most one method (results/"
+                               "panini_theta.json)")
+        twice = sorted(set(self.train) & set(self.imported))
+        if twice:
+            raise FRBenchError(f"params: {where}: {twice} both trained and imported; keep each "
+                               "in one of train / imported")
+        have = set(self.train) | set(self.imported)
+        untrained = [m for m, _ in cells if m not in have] + \
+            [m for m in self.theta if m not in have]
         if untrained:
             raise FRBenchError(f"params: {where}.train: add {sorted(set(untrained))} (evaluated "
-                               "by the matrices, so they must be trained)")
+                               "by the matrices, so they must be trained or imported)")
+        if self.train and set(self.pretrain) != {"prior", "dre"}:
+            raise FRBenchError(f"params: {where}.pretrain: the train@ stages need both prior and "
+                               "dre (train is not empty)")
 
 
 def launcher_processes(launcher: str) -> int:
@@ -186,8 +225,9 @@ def _lazy(name: str):
 
 @dataclass
 class Params:
-    """Root of params.yaml. ``profile`` names the tier (``builtin`` or ``paper``)."""
-    profile: Literal["builtin", "builtin_long", "paper"]
+    """Root of params.yaml. ``profile`` names the tier (``builtin``, ``builtin_long``,
+    ``paper``, or ``released``: the released models, imported, no training)."""
+    profile: Literal["builtin", "builtin_long", "paper", "released"]
     seed: int
     device: str = "cpu"
     data: Any = _lazy("data")
@@ -202,6 +242,7 @@ class Params:
     report: Optional[ReportConfig] = None
     regression: Optional[RegressionConfig] = None
     pipeline: Optional[PipelineConfig] = None
+    numerics: Optional[NumericsConfig] = None   # core/numerics.py (read by the entry points)
 
     def validate(self, where: str) -> None:
         from core.environment import check_device
@@ -213,7 +254,8 @@ class Params:
         if pl is None:
             return
         known_m = set(self.methods or {})
-        for name in list(pl.train) + [m for m, _ in pl.cells()] + [pl.theta_method]:
+        for name in list(pl.train) + list(pl.imported) + [m for m, _ in pl.cells()] + \
+                list(pl.theta):
             if self.methods is not None and name not in known_m:
                 raise FRBenchError(f"params: pipeline: method '{name}' has no entry under "
                                    f"'methods' (have: {', '.join(sorted(known_m))})")
@@ -227,7 +269,7 @@ class Params:
                                f"also {sorted(bad)}); use a launcher process count that divides "
                                "every batch, or change the batches")
         known_s = set(self.testsets.sets) if self.testsets is not None else None
-        for s in [s for _, s in pl.cells()] + [pl.theta_testset]:
+        for s in [s for _, s in pl.cells()] + list(pl.theta.values()):
             if known_s is not None and s not in known_s:
                 raise FRBenchError(f"params: pipeline: test set '{s}' has no entry under "
                                    f"'testsets.sets' (have: {', '.join(sorted(known_s))})")

@@ -4,6 +4,7 @@ Used by the HTML report (base64-embedded) and by MLflow child runs."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -58,17 +59,45 @@ def sample_grid_png(folders: Sequence[Path], labels: Sequence[str], n: int = 4, 
     return png_bytes(sample_grid(folders, ids, px))
 
 
+def wrap_label(label: str, width: float, measure=len) -> list[str]:
+    """``label`` in lines no wider than ``width`` (``measure(text)``: characters by default,
+    pixels with a font's ``textlength``), broken after ``_``/``-`` where possible
+    (``panini_catconv`` -> ``panini_``, ``catconv``); never shortened."""
+    lines, cur = [], ""
+    for tok in re.findall(r"[^_\-]+[_\-]?|[_\-]", label):
+        while measure(tok) > width and len(tok) > 1:   # longer than a line: hard break
+            if cur:
+                lines.append(cur)
+                cur = ""
+            k = max(1, max(i for i in range(1, len(tok) + 1) if measure(tok[:i]) <= width)
+                    if measure(tok[:1]) <= width else 1)
+            lines.append(tok[:k])
+            tok = tok[k:]
+        if cur and measure(cur + tok) > width:
+            lines.append(cur)
+            cur = tok
+        else:
+            cur += tok
+    if cur or not lines:
+        lines.append(cur)
+    return lines
+
+
 def labelled_grid_png(folders: Sequence[Path], labels: Sequence[str], ids: Sequence[str],
                       px: int = 96, pad: int = 2) -> bytes:
-    """``sample_grid`` with a header strip naming each column (PIL's built-in font)."""
+    """``sample_grid`` with a header strip naming each column in full (PIL's default font; long
+    names wrap onto more lines instead of being cut)."""
     from PIL import Image, ImageDraw
     body = sample_grid(folders, ids, px, pad)
-    head = 16
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength
+    wrapped = [wrap_label(lab, px - 3, measure) for lab in labels]
+    line_h = 12
+    head = 4 + line_h * max(len(w) for w in wrapped)
     img = Image.new("RGB", (body.shape[1], body.shape[0] + head), "white")
     img.paste(Image.fromarray(body), (0, head))
     d = ImageDraw.Draw(img)
-    for j, lab in enumerate(labels):
+    for j, lines in enumerate(wrapped):
         x = pad + j * (px + pad)
-        text = lab if len(lab) <= px // 6 else lab[:px // 6 - 1] + "…"
-        d.text((x + 2, 2), text, fill=(20, 20, 20))
+        for k, text in enumerate(lines):
+            d.text((x + 2, 2 + k * line_h), text, fill=(20, 20, 20))
     return png_bytes(np.asarray(img), palette=True)

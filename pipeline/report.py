@@ -6,17 +6,24 @@ Inputs are the cells named in params.yaml (``pipeline.methods`` x ``pipeline.tes
 left over from an earlier, larger matrix are ignored), ``results/panini_theta.json`` and the
 published numbers in ``reports/published/*.yaml``. Outputs (``report.out_dir``):
 
-- ``leaderboard.{md,csv,tex}`` and ``index.html`` (self-contained: sortable tables, sample grids
-  per test set and per ladder level, plots, all as embedded base64 PNGs);
-- ``tables/<table>.{md,csv}``: each paper table with the published number, ours and the
-  difference (ours - published);
+- ``leaderboard.{md,csv,tex}`` and ``index.html`` (self-contained and offline: a header naming
+  commit, date, profile, machine and torch; sortable tables; sample grids per test set and per
+  ladder level; a per-image drill-down per cell with click-to-zoom and a before/after slider;
+  plots; all images embedded as base64 PNGs);
+- ``tables/<table>.{md,csv,tex}``: each paper table with the published number, ours and the
+  difference (ours - published). The ``.tex`` files are booktabs tables for pdflatex
+  (``\\usepackage{booktabs}``; Debian ``texlive-latex-base`` + ``texlive-latex-recommended``);
 - ``figures/*.png``: seaborn plots (metric vs degradation level, theta vs r, FID vs PSNR);
 - ``metrics.json``: ``{method: {set: {metric: value}}, "panini_theta": {level: theta}}`` for
   ``dvc metrics diff`` / ``frbench compare``.
 
 Ranking rule: within one test set, rows are ranked only inside a group of identical protocol,
 protocol settings and backbone provenance (``metrics.provenance.check_comparable``); each group
-gets its own label and ranks. The rank is the mean over metrics of each row's per-metric rank.
+gets its own label and ranks. The rank is the mean of each row's per-metric ranks over the
+group's *deciding* metrics: those whose ``metrics.METRICS[m].needs`` is empty or whose every
+needed weight is a real file in the row's ``provenance`` (``metric_is_real``). Metrics from a
+``random-init:`` backbone are shown greyed with a note and never decide a rank. Neighbouring
+ranks whose bootstrap 95% CIs overlap on every deciding metric are marked tied.
 """
 from __future__ import annotations
 
@@ -30,8 +37,8 @@ from typing import Optional
 import yaml
 
 from core.errors import FRBenchError
-from pipeline.report_text import (NOT_COMPARABLE, arrow, fmt, md_table,  # noqa: F401
-                                  provenance_key, provenance_lines)
+from pipeline.report_text import (NOT_COMPARABLE, arrow, fmt, fmt_pm,  # noqa: F401
+                                  md_table, provenance_key, provenance_lines, tex_tabular)
 
 log = logging.getLogger(__name__)
 
@@ -120,16 +127,106 @@ def rank_groups(rows: list[dict]) -> list[list[dict]]:
     return list(groups.values())
 
 
+def _need_entries(row: dict, need: str) -> list[str]:
+    """Provenance strings of ``row`` that belong to weight ``need`` (a ``MetricSpec.needs``
+    entry): the key itself or ``<need>_...`` (LPIPS: ``lpips_<net>``, ``lpips_<net>_lin``), or
+    any entry naming the need's file (``metrics.weights.KNOWN``)."""
+    prov = row.get("provenance") or {}
+    out = [v for k, v in prov.items() if k == need or k.startswith(need + "_")]
+    if not out:
+        try:
+            from metrics.weights import KNOWN
+            fname = KNOWN[need].filename if need in KNOWN else None
+        except Exception:  # noqa: BLE001 (a missing attribute must not break the report)
+            fname = None
+        if fname:
+            out = [v for v in prov.values() if f":{fname}@" in str(v)]
+    return [str(v) for v in out]
+
+
+def metric_is_real(row: dict, metric: str) -> bool:
+    """True when ``metric`` of ``row`` needs no weights or every weight it needs is a real file
+    (provenance ``file:...``). A ``random-init:`` backbone, a missing provenance entry or an
+    unknown metric makes it unreal: such a number is shown, never ranked on."""
+    from metrics import METRICS
+    spec = METRICS.get(metric)
+    if spec is None:
+        return False
+    for need in spec.needs:
+        entries = _need_entries(row, need)
+        if not entries or not all(e.startswith("file:") for e in entries):
+            return False
+    return True
+
+
+def ci_half(row: dict, metric: str) -> Optional[float]:
+    """Half-width of the bootstrap 95% CI the evaluator recorded (``metrics.<m>.ci95``)."""
+    ci = (row.get("metrics", {}).get(metric) or {}).get("ci95")
+    if not ci or ci[0] is None or ci[1] is None:
+        return None
+    lo, hi = float(ci[0]), float(ci[1])
+    return (hi - lo) / 2 if math.isfinite(lo) and math.isfinite(hi) else None
+
+
+def _ci(row: dict, metric: str) -> Optional[tuple[float, float]]:
+    ci = (row.get("metrics", {}).get(metric) or {}).get("ci95")
+    if not ci or ci[0] is None or ci[1] is None:
+        return None
+    return float(ci[0]), float(ci[1])
+
+
+def _finite(row: dict, metric: str) -> bool:
+    v = value(row, metric)
+    return v is not None and math.isfinite(v)
+
+
+def protocol_unranked(row: dict) -> dict[str, str]:
+    """{metric: reason} of the metrics the row's protocol shows but never ranks on
+    (``metrics.protocols.Protocol.unranked``); empty for an unknown protocol."""
+    from metrics.protocols import PROTOCOLS
+    proto = PROTOCOLS.get(row.get("protocol") or "")
+    return dict(proto.unranked) if proto is not None else {}
+
+
+def deciding_metrics(group: list[dict], metrics: list[str]) -> list[str]:
+    """Metrics that rank ``group``: real for every row (``metric_is_real``), not excluded by the
+    rows' protocol (``protocol_unranked``) and present in at least one row (two rows for a group
+    of several)."""
+    need = 2 if len(group) > 1 else 1
+    return [m for m in metrics if all(metric_is_real(r, m) and m not in protocol_unranked(r)
+                                      for r in group if m in metric_names([r]))
+            and sum(_finite(r, m) for r in group) >= need]
+
+
+def ci_tied(a: dict, b: dict, metrics: list[str]) -> bool:
+    """True when the 95% CIs of ``a`` and ``b`` overlap on every metric of ``metrics`` that has a
+    CI in both rows (and there is at least one): the data do not separate the two rows."""
+    seen = 0
+    for m in metrics:
+        ca, cb = _ci(a, m), _ci(b, m)
+        if ca is None or cb is None:
+            continue
+        seen += 1
+        if ca[1] < cb[0] or cb[1] < ca[0]:
+            return False
+    return seen > 0
+
+
 def add_ranks(rows: list[dict], metrics: list[str]) -> None:
-    """Set row['rank'] (1 = best) within each set and comparable group: mean per-metric rank."""
+    """Set row['rank'] (1 = best) within each set and comparable group: the mean of per-metric
+    ranks over the group's deciding metrics (``deciding_metrics``: real weights or none needed).
+    Also sets ``ranked_on``, ``shown_only`` (random-init metrics), ``primary`` (the first
+    per-image deciding metric: ties and the drill-down use it) and ``tied_with`` (neighbouring
+    ranks whose CIs overlap on every deciding metric)."""
     by_set: dict[str, list[dict]] = {}
     for r in rows:
         by_set.setdefault(r["set"], []).append(r)
     for set_rows in by_set.values():
         for g in rank_groups(set_rows):
+            decide = deciding_metrics(g, metrics)
             score = {id(r): [] for r in g}
-            for m in metrics:
-                have = [r for r in g if value(r, m) is not None and math.isfinite(value(r, m))]
+            for m in decide:
+                have = [r for r in g if _finite(r, m)]
                 if len(have) < 2:
                     continue
                 sign = 1.0 if higher_is_better(g, m) else -1.0
@@ -137,29 +234,79 @@ def add_ranks(rows: list[dict], metrics: list[str]) -> None:
                     score[id(r)].append(1 + sum(sign * value(o, m) > sign * value(r, m)
                                                 for o in have))
             means = {k: (sum(v) / len(v) if v else math.inf) for k, v in score.items()}
+            unranked = len(g) > 1 and all(math.isinf(v) for v in means.values())
+            shown = [m for m in metrics if m not in decide and any(m in metric_names([r]) for r in g)]
+            image_level = [m for m in decide if any(m in r.get("metrics", {}) for r in g)]
             for r in g:
-                r["rank"] = 1 + sum(means[id(o)] < means[id(r)] for o in g)
+                r["rank"] = None if unranked else 1 + sum(means[id(o)] < means[id(r)] for o in g)
                 r["group"] = provenance_key(r)
+                r["ranked_on"] = decide
+                r["shown_only"] = shown
+                r["primary"] = image_level[0] if image_level else None
+                r["tied_with"] = []
+            levels: dict[int, list[dict]] = {}
+            for r in g:
+                if r["rank"] is not None:
+                    levels.setdefault(r["rank"], []).append(r)
+            ks = sorted(levels)
+            pairs = [(a, b) for k in ks for i, a in enumerate(levels[k])
+                     for b in levels[k][i + 1:]]                   # equal ranks
+            pairs += [(a, b) for k, k2 in zip(ks, ks[1:]) for a in levels[k]
+                      for b in levels[k2] if ci_tied(a, b, decide)]  # neighbouring ranks
+            for a, b in pairs:
+                a["tied_with"].append(b["method"])
+                b["tied_with"].append(a["method"])
 
 
 def leaderboard_frame(rows: list[dict]):
-    """pandas DataFrame: set, group, rank, method, arch, ablation, <metrics...>, comparable."""
+    """pandas DataFrame: set, group, rank, tied_with, method, arch, ablation, n, then per metric
+    its mean and ``<metric>_ci95_half`` (half-width of the bootstrap 95% CI, empty for set-level
+    metrics), then ranked_on / not_ranked (random-init) and comparable_with_published."""
     import pandas as pd
     metrics = metric_names(rows)
     add_ranks(rows, metrics)
     recs = []
     for r in rows:
         rec = {"set": r["set"], "group": r.get("group", provenance_key(r)), "rank": r.get("rank"),
+               "tied_with": ";".join(r.get("tied_with", [])),
                "method": r["method"], "arch": r.get("arch", ""), "ablation": r.get("ablation", False),
                "n": r.get("n")}
-        rec.update({m: value(r, m) for m in metrics})
+        for m in metrics:
+            rec[m] = value(r, m)
+            rec[f"{m}_ci95_half"] = ci_half(r, m)
+        rec["ranked_on"] = ";".join(r.get("ranked_on", []))
+        rec["not_ranked"] = ";".join(r.get("shown_only", []))
         rec["comparable_with_published"] = bool(r.get("comparable_with_published"))
         recs.append(rec)
     df = pd.DataFrame(recs)
+    df["rank"] = df["rank"].astype("Int64")
     order = {s: i for i, s in enumerate(dict.fromkeys(r["set"] for r in rows))}  # params order
     df["_o"] = [order[s] for s in df["set"]]
-    df = df.sort_values(["_o", "group", "rank"], kind="stable").drop(columns="_o")
-    return df.reset_index(drop=True), metrics  # ties keep params order (stable sort)
+    df = df.sort_values(["_o", "group", "rank"], kind="stable", na_position="last").drop(columns="_o")
+    df = df.reset_index(drop=True)
+    df.attrs["unranked"] = {m: why for r in rows for m, why in protocol_unranked(r).items()
+                            if m in metrics}
+    return df, metrics  # ties keep params order (stable sort)
+
+
+def ranking_note(df) -> list[str]:
+    """Sentences saying which metrics decided the ranking (one per distinct decision, naming
+    the test sets and groups it applies to) and which were shown only."""
+    by_rule: dict[tuple[str, str], list[str]] = {}
+    for (s, g), gdf in df.groupby(["set", "group"], sort=False):
+        by_rule.setdefault((gdf["ranked_on"].iloc[0], gdf["not_ranked"].iloc[0]), []).append(
+            f"{s} ({g})")
+    out = []
+    for (on, off), where in by_rule.items():
+        txt = (f"{', '.join(where)}: ranked on {', '.join(on.split(';'))}" if on else
+               f"{', '.join(where)}: not ranked (no metric with real weights)")
+        if off:
+            txt += ("; shown only, never ranked on (random-init or unverifiable weights, or "
+                    f"excluded by the protocol): {', '.join(off.split(';'))}")
+        out.append(txt)
+    out += [f"{m} is excluded from ranking by the protocol: {why}"
+            for m, why in df.attrs.get("unranked", {}).items()]
+    return out
 
 
 # ------------------------------------------------------------------------------------------
@@ -255,38 +402,83 @@ def _atomic_write(path: Path, data: str | bytes) -> None:
     os.replace(tmp, path)
 
 
+RANK_RULE = ("Rows are ranked only within one test set and one comparability group (same "
+             "protocol, settings and backbone weights), by the mean of per-metric ranks over the "
+             "deciding metrics: those needing no weights or computed with real weight files. "
+             "Columns marked † come from random-init backbones, or are metrics the protocol "
+             "excludes from ranking (its reason is listed): shown for reference only (greyed "
+             "in the HTML), they never decide a rank. Values are means ± the half-width of the "
+             "bootstrap 95% CI over images (FID/KID: set-level, no CI). \"tied\": the CIs of "
+             "neighbouring ranks overlap on every deciding metric, so the data do not separate "
+             "them.")
+
+
+def _rank_cell(r) -> str:
+    rk = r["rank"]
+    return "–" if rk is None or rk != rk else str(int(rk))
+
+
+def _lb_cells(gdf, metrics) -> tuple[list[str], list[list[str]], list[str]]:
+    """(metric header labels, body rows, random-init metrics) of one group, text only."""
+    off = set(filter(None, gdf["not_ranked"].iloc[0].split(";")))
+    body = []
+    for _, r in gdf.iterrows():
+        body.append([_rank_cell(r), r["method"] + (" (abl.)" if r["ablation"] else ""),
+                     ", ".join(r["tied_with"].split(";")) if r["tied_with"] else "",
+                     "–" if r["n"] is None or r["n"] != r["n"] else str(int(r["n"]))] +
+                    [fmt_pm(r[m], r[f"{m}_ci95_half"], m) for m in metrics])
+    return [m + (" †" if m in off else "") for m in metrics], body, [m for m in metrics if m in off]
+
+
 def leaderboard_md(df, metrics, rows, builtin: bool, hib: dict) -> str:
     lines = ["# frbench leaderboard", ""]
     if builtin:
         lines += [f"> **{NOT_COMPARABLE}**", ""]
-    lines += ["Rows are ranked only within one test set and one comparability group (same "
-              "protocol, settings and backbone weights); rank by the mean of per-metric "
-              "ranks (ties share a rank). Ablations are marked *(abl.)*.", ""]
-    for s, sdf in df.groupby("set", sort=False):
-        for g, gdf in sdf.groupby("group", sort=False):
-            lines += [f"## Test set `{s}` — group `{g}`", ""]
-            header = ["rank", "method"] + [f"{m} {arrow(hib[m])}" for m in metrics]
-            body = [[str(r["rank"]), r["method"] + (" *(abl.)*" if r["ablation"] else "")] +
-                    [fmt(r[m], m) for m in metrics] for _, r in gdf.iterrows()]
-            lines += [md_table(header, body), ""]
+    lines += [RANK_RULE + " Ablations are marked *(abl.)*.", ""]
+    for (s, g), gdf in df.groupby(["set", "group"], sort=False):
+        lines += [f"## Test set `{s}` — group `{g}`", ""]
+        labels, body, off = _lb_cells(gdf, metrics)
+        on = gdf["ranked_on"].iloc[0]
+        lines += [f"Ranked on: {', '.join(on.split(';')) if on else 'nothing (no real metric)'}."
+                  + (f" † not ranked on (random-init, or excluded by the protocol): {', '.join(off)}." if off else ""), ""]
+        header = ["rank", "method", "tied with", "n"] + [f"{lab} {arrow(hib[m])}"
+                                                         for lab, m in zip(labels, metrics)]
+        for row in body:
+            row[1] = row[1].replace(" (abl.)", " *(abl.)*")
+        lines += [md_table(header, body), ""]
     lines += ["## Provenance", ""] + [f"- {x}" for x in provenance_lines(rows)] + [""]
     return "\n".join(lines)
 
 
+TEX_PACKAGES = ("booktabs",)
+TEX_HEAD = ("% Generated by `frbench report`; do not edit. Plain pdflatex; needs \\usepackage{booktabs}\n"
+            "% (Debian: texlive-latex-base + texlive-latex-recommended). Use with \\input{...}.\n")
+
+
 def leaderboard_tex(df, metrics, builtin: bool, hib: dict) -> str:
-    cols = ["set", "rank", "method"] + metrics
-    t = df[cols].copy()
-    for m in metrics:
-        t[m] = [fmt(v, m) for v in t[m]]
-    up, down = "$\\uparrow$", "$\\downarrow$"
-    t.columns = ["set", "rank", "method"] + [f"{m} {up if hib[m] else down}" for m in metrics]
-    t["method"] = [x.replace("_", r"\_") for x in t["method"]]
-    t["set"] = [x.replace("_", r"\_") for x in t["set"]]
-    body = t.to_latex(index=False, escape=False, column_format="ll" + "l" + "r" * len(metrics))
-    head = "% frbench leaderboard (generated by `frbench report`)\n"
+    """The leaderboard as one booktabs table (a \\midrule between groups), escaped for pdflatex."""
+    header, body, rules, off_all = None, [], [], set()
+    for (s, g), gdf in df.groupby(["set", "group"], sort=False):
+        labels, rows_, off = _lb_cells(gdf, metrics)
+        off_all |= set(off)
+        rules.append(len(body))
+        for r in rows_:
+            body.append([s, r[0], r[1] + (" (tied)" if r[2] else "")] + [r[3]] + r[4:])
+    header = (["set", "rank", "method", "n"] +
+              [f"{m}{' †' if m in off_all else ''} {arrow(hib[m])}" for m in metrics])
+    notes = [RANK_RULE]
     if builtin:
-        head += "% " + NOT_COMPARABLE + "\n"
-    return head + body
+        notes.insert(0, NOT_COMPARABLE)
+    head = TEX_HEAD + ("% " + NOT_COMPARABLE + "\n" if builtin else "")
+    return head + tex_tabular(header, body, "llll" + "r" * len(metrics),
+                              caption="frbench leaderboard", label="tab:frbench-leaderboard",
+                              notes=notes, midrules=rules)
+
+
+def paper_table_tex(t: "PaperTable") -> str:
+    return TEX_HEAD + tex_tabular(t.header, t.body, "ll" + "r" * (len(t.header) - 2),
+                                  caption=f"{t.title}. Source: {t.source}",
+                                  label=f"tab:frbench-{t.tid}", notes=[t.note] if t.note else [])
 
 
 def write_report(params, results_root="results", out_dir=None, restored_root="restored",
@@ -322,12 +514,14 @@ def write_report(params, results_root="results", out_dir=None, restored_root="re
         w(f"tables/{t.tid}.md", f"# {t.title}\n\nSource: {t.source}\n\n" +
           (f"> {t.note}\n\n" if t.note else "") + md_table(t.header, t.body) + "\n")
         w(f"tables/{t.tid}.csv", pd.DataFrame(t.records).to_csv(index=False, float_format="%.6g"))
+        w(f"tables/{t.tid}.tex", paper_table_tex(t))
     figs = plots.make_all(df, metrics, rows, theta, published, results_root, out / "figures", hib)
     figs += landmark_figure.figures(params, out / "figures")  # dlib on the test faces + finding
     files += figs
     mj = metrics_json(rows, theta)
     w("metrics.json", dumps_json(mj, indent=2, sort_keys=True) + "\n")
     html = render_html(params, df, metrics, rows, tables, figs, theta, builtin, hib,
-                       restored_root=restored_root)
+                       restored_root=restored_root, results_root=results_root)
     w("index.html", html)
+    files += __import__("pipeline.records", fromlist=["x"]).write_records(params, out, results_root)
     return {"files": files, "metrics": mj}

@@ -5,7 +5,9 @@ or passed as ``FRBENCH_MLFLOW_PARENT``), child runs per training and per (method
 evaluation. Tags: git commit, dirty flag, DVC stage, the environment (``env_torch``, ``env_cpu``,
 ``env_torch_threads``, ``env_gpu``), plus the caller's (protocol, provenance).
 Everything here is a no-op when ``mlflow.enabled`` is false or mlflow is not installed, so the
-pipeline works without it.
+pipeline works without it. Artifact locations in the clone-local store are kept relative
+(``mlruns/<experiment>/<run>/artifacts``), so a moved clone keeps its links
+(``relativize_artifacts``).
 
 Usage::
 
@@ -108,6 +110,59 @@ def _import_mlflow():
     return mlflow
 
 
+def _relative_location(loc: Optional[str]) -> Optional[str]:
+    """``file:///any/clone/mlruns/<exp>/...`` or ``/any/clone/mlruns/<exp>/...`` ->
+    ``mlruns/<exp>/...``; anything else unchanged."""
+    if not loc:
+        return loc
+    path = loc[len("file://"):] if loc.startswith("file://") else loc
+    if not path.startswith("/"):
+        return loc
+    cut = path.rfind("/mlruns/")
+    rest = path[cut + len("/mlruns/"):] if cut >= 0 else ""
+    if cut < 0 or not rest.split("/", 1)[0].isdigit():
+        return loc
+    return "mlruns/" + rest
+
+
+def relativize_artifacts(cfg) -> int:
+    """Make the artifact locations of a clone-local sqlite store (``sqlite:///<relative path>``,
+    artifacts in ``./mlruns``) relative to the clone, so a moved or copied clone keeps its
+    links: MLflow itself stores them as absolute ``file://`` URIs. Relative locations resolve
+    against the working directory, which is the clone root for the DVC stages and for
+    ``mlflow ui`` started there. Returns the number of rows rewritten."""
+    import sqlite3
+    uri = getattr(cfg, "tracking_uri", "") or ""
+    if not uri.startswith("sqlite:///"):
+        return 0
+    db = uri[len("sqlite:///"):]
+    if not db or Path(db).is_absolute() or not Path(db).is_file():
+        return 0
+    n = 0
+    with contextlib.closing(sqlite3.connect(db, timeout=30)) as con, con:
+        for table, key, col in (("experiments", "experiment_id", "artifact_location"),
+                                ("runs", "run_uuid", "artifact_uri")):
+            try:
+                rows = con.execute(f"SELECT {key}, {col} FROM {table}").fetchall()
+            except sqlite3.Error:  # schema not created yet
+                continue
+            for k, loc in rows:
+                new = _relative_location(loc)
+                if new != loc:
+                    con.execute(f"UPDATE {table} SET {col} = ? WHERE {key} = ?", (new, k))
+                    n += 1
+    return n
+
+
+def _use_experiment(mlflow, cfg) -> None:
+    mlflow.set_tracking_uri(cfg.tracking_uri)
+    mlflow.set_experiment(cfg.experiment)
+    try:
+        relativize_artifacts(cfg)
+    except Exception as e:  # noqa: BLE001 (links are a convenience; never break a stage)
+        log.warning("mlflow: could not make artifact locations relative: %s", e)
+
+
 def enabled(cfg) -> bool:
     return bool(cfg is not None and getattr(cfg, "enabled", False)
                 and os.environ.get("FRBENCH_MLFLOW", "1") != "0")
@@ -134,8 +189,7 @@ def run(kind: str, name: str, *, cfg, params: Optional[dict] = None,
         log.warning("mlflow not installed; tracking disabled")
         yield _NullRun()
         return
-    mlflow.set_tracking_uri(cfg.tracking_uri)
-    mlflow.set_experiment(cfg.experiment)
+    _use_experiment(mlflow, cfg)
     all_tags = {"kind": kind, **git_state(), **{f"env_{k}": v for k, v in environment().items()},
                 "dvc_stage": os.environ.get("DVC_STAGE", ""),
                 "dvc_exp": os.environ.get("DVC_EXP_NAME", ""), **(tags or {})}
@@ -179,8 +233,7 @@ def start_parent(params) -> Optional[str]:
     if mlflow is None:
         return None
     from pipeline.config import to_dict
-    mlflow.set_tracking_uri(cfg.tracking_uri)
-    mlflow.set_experiment(cfg.experiment)
+    _use_experiment(mlflow, cfg)
     tags = {"kind": "repro", **git_state(), "profile": params.profile,
             "protocol": getattr(params.evaluate, "protocol", ""),
             "dvc_exp": os.environ.get("DVC_EXP_NAME", "")}

@@ -166,3 +166,21 @@ def test_random_init_losses_are_switched_off(env, tmp_path, monkeypatch):
     m = _ready(p)
     assert m.id_weight == 0 and m.perceptual_weight == 0 and m._vgg is None
     assert "loss weight 0" in m.provenance["id_net"] and "loss weight 0" in m.provenance["vgg19"]
+
+
+def test_clean_version_starts_from_the_converted_prior(env):
+    """``version: clean`` (GFPGANv1Clean maths): the suite's prior is converted to the clean
+    parameterisation at setup (same mapping output as the v1 model), and a G step trains."""
+    tmp, params = env
+    pc = tiny_params(params.train.hq_dir.rsplit("/", 1)[0],
+                     edit=lambda d: d["methods"]["gfpgan"].update(version="clean"))
+    mc, m1 = _ready(pc), _ready(params)
+    assert mc.clean and mc.generator.clean and not m1.generator.clean
+    assert "converted to the clean layers" in mc.provenance["prior"]
+    z = torch.randn(3, params.prior.arch.style_dim)
+    torch.testing.assert_close(mc.generator.style(z), m1.generator.style(z), rtol=1e-4, atol=1e-5)
+    y = mc.eval().restore(torch.rand(2, 3, 16, 16) * 2 - 1)
+    assert y.shape == (2, 3, 32, 32) and torch.isfinite(y).all()
+    mc.train()
+    loss, logs = mc.g_step(fixed_batch(mc, pc), 1)
+    assert torch.isfinite(loss) and "pyramid" in logs

@@ -144,3 +144,39 @@ def test_report_logs_one_child_run_per_cell(tmp_path, monkeypatch):
     child = runs[runs["tags.mlflow.parentRunId"] == pid]
     assert sorted(child["tags.dvc_stage"]) == ["ablation@panini_sr-mfr", "restore_eval@bicubic-mfr",
                                                "restore_eval@panini-mfr", "restore_eval_sr@psp-sr"]
+
+
+def test_artifact_locations_relative_and_survive_a_move(tmp_path, monkeypatch):
+    """MLflow stores absolute file:// artifact URIs; the clone-local store is rewritten to
+    mlruns/..., so a moved clone still lists and downloads its artifacts."""
+    pytest.importorskip("mlflow")
+    import shutil
+    import sqlite3
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    monkeypatch.chdir(clone)
+    monkeypatch.delenv("FRBENCH_MLFLOW_PARENT", raising=False)
+    monkeypatch.delenv("FRBENCH_MLFLOW", raising=False)
+    from pipeline import tracking
+    params = _params(True, "sqlite:///mlflow.db")
+    pid = tracking.start_parent(params)
+    (clone / "note.txt").write_text("hello")
+    with tracking.run("test", "move", cfg=params.mlflow) as r:
+        r.log_artifact(clone / "note.txt")
+        rid = r.run_id
+    with sqlite3.connect(clone / "mlflow.db") as con:
+        locs = [x for (x,) in con.execute("SELECT artifact_uri FROM runs")]
+        exps = [x for (x,) in con.execute("SELECT artifact_location FROM experiments")]
+    assert len(locs) == 2 and all(x.startswith("mlruns/") for x in locs + exps), (locs, exps)
+    assert str(clone) not in " ".join(locs + exps)
+    moved = tmp_path / "moved"
+    shutil.move(str(clone), str(moved))
+    monkeypatch.chdir(moved)
+    import mlflow
+    mlflow.set_tracking_uri("sqlite:///mlflow.db")
+    client = mlflow.MlflowClient()
+    assert [a.path for a in client.list_artifacts(rid)] == ["note.txt"]
+    got = client.download_artifacts(rid, "note.txt", str(tmp_path))
+    assert Path(got).read_text() == "hello" and pid
+    assert tracking._relative_location("file:///a/b/mlruns/1/x/artifacts") == "mlruns/1/x/artifacts"
+    assert tracking._relative_location("s3://bucket/mlruns/1") == "s3://bucket/mlruns/1"

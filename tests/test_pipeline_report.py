@@ -58,7 +58,7 @@ def fake(tmp_path):
     p = _params(tmp_path, train=["bicubic", "panini", "panini_sr", "psp"],
                 methods=["bicubic", "panini"], testsets=["mfr", "ladder"],
                 sr_methods=["psp"], sr_testsets=["sr"], ablations=["panini_sr"],
-                ablation_testsets=["ladder"], theta_method="panini")
+                ablation_testsets=["ladder"], theta={"panini": "ladder"})
     return p, res, tmp_path
 
 

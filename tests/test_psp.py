@@ -44,8 +44,10 @@ def test_codes_add_the_average_latent(env):
             blk.linear.bias.zero_()
         x = torch.rand(2, 3, 4, 4) * 2 - 1
         codes = m.codes(x)
-        torch.testing.assert_close(codes, m.latent_avg.view(1, 1, -1).expand(2, m.generator.n_latent, -1))
-        ref = m.generator(m.latent_avg.expand(2, -1), input_is_latent=True, randomize_noise=False)
+        assert m.latent_avg.shape == (m.generator.n_latent, m.prior_arch.style_dim)
+        torch.testing.assert_close(codes, m.latent_avg.unsqueeze(0).expand(2, -1, -1))
+        ref = m.generator(m.latent_avg.unsqueeze(0).expand(2, -1, -1), input_is_latent=True,
+                          randomize_noise=False)
         torch.testing.assert_close(m(x), ref)
     p = tiny_params(params.train.hq_dir.rsplit("/", 1)[0],
                     edit=lambda d: d["methods"]["psp"].update(start_from_latent_avg=False))
@@ -146,3 +148,24 @@ def test_encoder_init_from_irse50_file(tmp_path):
     torch.save({**enc, k0: torch.zeros(3, 3, 3, 3)}, f)
     with pytest.raises(FRBenchError, match="does not fit this encoder"):
         ready_method("psp", p2)
+
+
+def test_encoder_input_size(env):
+    """encoder_input_size resizes every input to that side before the encoder (pSp: 256) and
+    sizes the map2style heads for it; 0 keeps the output size (the built-in behaviour)."""
+    _, params = env
+    root = params.train.hq_dir.rsplit("/", 1)[0]
+    m0 = build_trainee("psp", params).eval()
+    assert m0.encoder_size == m0.out_size == 32
+    p = tiny_params(root, edit=lambda d: d["methods"]["psp"].update(encoder_input_size=64))
+    m = build_trainee("psp", p).eval()
+    seen = []
+    m.encoder.input_layer.register_forward_hook(lambda mod, i, o: seen.append(i[0].shape[-1]))
+    with torch.no_grad():
+        y = m(torch.zeros(1, 3, 4, 4))
+    assert seen == [64] and y.shape == (1, 3, 32, 32)
+    n_convs = [sum(isinstance(l, torch.nn.Conv2d) for l in s.convs) for s in m.encoder.styles]
+    n0 = [sum(isinstance(l, torch.nn.Conv2d) for l in s.convs) for s in m0.encoder.styles]
+    assert n_convs == [c + 1 for c in n0]  # one more stride-2 conv per head at twice the side
+    with pytest.raises(FRBenchError, match="encoder_input_size"):
+        tiny_params(root, edit=lambda d: d["methods"]["psp"].update(encoder_input_size=48))
