@@ -66,7 +66,10 @@ def run_cell(method_name: str, testset: str, params, restored_root="restored",
     device = device or params.device
     restored = Path(restored_root) / method_name / testset
     record = checkpoint_record(ck, allow_partial)
-    n = restore_folder(method, lq, restored, device=device, checkpoint=ckpt, record=record)
+    # the matrices cross LQ sizes by design (bicubic / pSp on the 16x SR set, Cat-Conv on mfr):
+    # the cell resizes those inputs to the method's LQ size, recorded in the restored manifest
+    n = restore_folder(method, lq, restored, device=device, checkpoint=ckpt, record=record,
+                       resize=True)
     log.info("%s/%s: restored %d images -> %s", method_name, testset, n, restored)
 
     ev = params.evaluate

@@ -153,6 +153,30 @@ class PipelineConfig:
                                "dre (train is not empty)")
 
 
+def launcher_processes(launcher: str) -> int:
+    """Training processes started by ``pipeline.launcher``: ``--nproc_per_node`` (or
+    ``--nproc-per-node``) x ``--nnodes`` of a torchrun/torch.distributed command, else 1."""
+    def opt(name: str) -> int:
+        m = re.search(rf"--{name}[= ]+(\d+)", launcher)
+        return int(m.group(1)) if m else 1
+    return opt("nproc[_-]per[_-]node") * opt("nnodes")
+
+
+def global_batches(params: "Params") -> dict[str, int]:
+    """``{"prior": B, "dre": B, <trained method>: B}``: the global batch of each training stage
+    of ``pipeline.train`` (``batch_size`` is the global batch, split across the processes)."""
+    out = {}
+    if params.prior is not None:
+        out["prior"] = int(params.prior.batch_size)
+    if params.dre is not None:
+        out["dre"] = int(params.dre.batch_size)
+    for name in (params.pipeline.train if params.pipeline else []):
+        b = getattr((params.methods or {}).get(name), "batch_size", None)
+        if b is not None:  # bicubic: nothing to train
+            out[name] = int(b)
+    return out
+
+
 _LAUNCH_WORD = re.compile(r"^[A-Za-z0-9_./=:,+@%-]+$")
 
 
@@ -235,6 +259,15 @@ class Params:
             if self.methods is not None and name not in known_m:
                 raise FRBenchError(f"params: pipeline: method '{name}' has no entry under "
                                    f"'methods' (have: {', '.join(sorted(known_m))})")
+        nproc = launcher_processes(pl.launcher)
+        bad = {k: b for k, b in global_batches(self).items() if b % nproc}
+        if bad:
+            k, b = next(iter(bad.items()))
+            key = k if k in ("prior", "dre") else f"methods.{k}"
+            raise FRBenchError(f"params: {key}.batch_size: the global batch {b} does not divide "
+                               f"by the {nproc} processes of pipeline.launcher ('{pl.launcher}'; "
+                               f"also {sorted(bad)}); use a launcher process count that divides "
+                               "every batch, or change the batches")
         known_s = set(self.testsets.sets) if self.testsets is not None else None
         for s in [s for _, s in pl.cells()] + list(pl.theta.values()):
             if known_s is not None and s not in known_s:
