@@ -9,7 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install repro test test-slow bench clean-venv test-photos
+.PHONY: install repro test test-slow bench gpu-smoke clean-venv test-photos
 
 install: $(STAMP)
 
@@ -37,6 +37,11 @@ bench: $(STAMP)
 	$(PY) -m bench.degrade
 	$(PY) -m bench.evaluate
 	$(PY) -m bench.train
+
+# paper-size training steps, the evaluator on the GPU and a 2-step paper pipeline in < 10 min;
+# writes gpu_smoke.json (docs/paper-profile.md). Without CUDA it says so and exits 0.
+gpu-smoke: $(STAMP)
+	$(PY) -m bench.gpu_smoke --out gpu_smoke.json
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,196 +1,219 @@
-"""Benchmark: ``metrics.evaluate`` vs the reference tools run separately, on the same folders.
+"""Benchmark: ``frbench evaluate`` (one ``metrics.evaluate.Evaluator``) against scikit-image +
+lpips + pytorch-fid run separately on the same folders, each in a fresh process, as a researcher
+would chain them by hand.
 
-    python -m bench.evaluate [--pairs 16] [--size 512] [--lpips-net alex] [--threads N]
+    python -m bench.evaluate [--pairs 100] [--sizes 512 64] [--net alex] [--threads 0]
 
-Anchors (each run on its own, as a researcher would chain them):
-  1. scikit-image loop: per pair ``imread`` x2, ``peak_signal_noise_ratio``,
-     ``structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-     data_range=255, channel_axis=2)``;
-  2. ``lpips`` package: ``lpips.LPIPS(net=...)`` per pair (``lpips.load_image`` + ``im2tensor``),
-     batch 1 as in its ``lpips_2dirs.py``;
-  3. pytorch-fid: ``fid_score.calculate_fid_given_paths([restored, gt], 50, 'cpu', 2048)``.
-Offline weights: every backbone is the same seeded random init for both sides. pytorch-fid would
-download ``pt_inception-2015-12-05-6726825d.pth`` inside ``fid_inception_v3()``; we patch
-``pytorch_fid.inception.fid_inception_v3`` (the module global its ``InceptionV3`` calls) with a
-builder that makes the same structure and loads our random state dict; the lpips anchor is built
-with ``pnet_rand=True`` and given our LPIPS state dict (backbone + the wheel's linear heads).
-
-Ours: one ``Evaluator`` (nets built once), images decoded once, batched nets, float64
-PSNR/SSIM. "cold" = first evaluation of a GT set (GT features computed); "warm" = a second method
-scored against the same GT set (GT Inception features from ``cache/fid``, GT LPIPS/FaceNet
-outputs from the evaluator's memory), which is what the pipeline does for every method after the
-first. Reported: pairs/s for the matched metric set (psnr, ssim, lpips, fid) and for the full
-built-in set (+ ms_ssim, kid, deg_facenet), and ratios against the anchors' combined time.
+Per size, on N generated pairs (GT ``<id>.png``, restored ``<id>_00.png``):
+  cold  = first scoring of a GT set: every tool in a fresh process (interpreter, imports, model
+          builds, GT features); ours: ``python -m pipeline.cli evaluate --protocol panini
+          --metrics psnr,ssim,lpips,fid`` with an empty GT cache; anchors:
+          ``bench.evaluate_anchors`` skimage, lpips, fid (pytorch-fid's CLI), one after the other;
+  warm  = a second method scored against the same GT set, fresh processes again; ours finds the
+          GT Inception features in its cache (``cache/fid``); pytorch-fid gets the GT statistics
+          from an ``.npz`` made beforehand with its ``--save-stats`` (not timed: generous to the
+          anchors); scikit-image and lpips have nothing to reuse;
+  warm* = the same anchors' warm run against ours as the second ``evaluate()`` of one
+          ``Evaluator`` in one process (the Python API: GT LPIPS / Inception outputs reused from
+          memory), timed inside the process (the call alone).
+Times are wall-clock seconds of the whole processes, measured side by side in one run
+(interleaved, same machine state), and their CPU seconds (user + system, workers included:
+steadier than wall time on a shared machine). Every backbone is the same seeded random init on both sides
+(offline): ours builds it in-process (``--allow-random-init``), the anchors load it from a file
+as they would load the real weights. Values are printed side by side (PSNR/SSIM/LPIPS/FID agree
+to float rounding; pytorch-fid may fail on rank-deficient covariances with N < 2048 — its time
+still counts, the failure is reported).
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import logging
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
 
-def make_pairs(root: Path, n: int, size: int) -> tuple[Path, Path]:
+
+def make_pairs(root: Path, n: int, size: int, noise: float = 12.0, tag: str = "res"
+               ) -> tuple[Path, Path]:
+    """Smooth colour patterns as GT and a noisy copy as the 'restored' image (deterministic)."""
     from core.imageio import write_png
     from core.seeding import rng_for
 
-    gt, res = root / "gt", root / "res"
+    gt, res = root / "gt", root / tag
     yy, xx = np.mgrid[0:size, 0:size] / size
     for i in range(n):
         rng = rng_for("bench.evaluate", i)
         f = rng.uniform(2, 8, 3)
-        base = np.stack([np.sin(2 * np.pi * (f[c] * xx + f[(c + 1) % 3] * yy) + c) for c in range(3)], -1)
+        base = np.stack([np.sin(2 * np.pi * (f[c] * xx + f[(c + 1) % 3] * yy) + c)
+                         for c in range(3)], -1)
         g = np.clip((base * 0.4 + 0.5) * 255, 0, 255).astype(np.uint8)
-        r = np.clip(g + rng.normal(0, 12, g.shape), 0, 255).astype(np.uint8)
-        write_png(gt / f"{i:05d}.png", g)
+        if not (gt / f"{i:05d}.png").is_file():
+            write_png(gt / f"{i:05d}.png", g)
+        rr = rng_for("bench.evaluate", tag, i)
+        r = np.clip(g + rr.normal(0, noise, g.shape), 0, 255).astype(np.uint8)
         write_png(res / f"{i:05d}_00.png", r)
     return res, gt
 
 
-def anchor_skimage(res: Path, gt: Path) -> float:
-    from skimage.io import imread
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
-    t = time.perf_counter()
-    p, s = [], []
-    for g in sorted(gt.glob("*.png")):
-        a, b = imread(g), imread(res / f"{g.stem}_00.png")
-        p.append(peak_signal_noise_ratio(a, b, data_range=255))
-        s.append(structural_similarity(a, b, gaussian_weights=True, sigma=1.5,
-                                       use_sample_covariance=False, data_range=255, channel_axis=2))
-    return time.perf_counter() - t, float(np.mean(p)), float(np.mean(s))
-
-
-def anchor_lpips(res: Path, gt: Path, net: str, state_dict: dict) -> float:
-    import lpips
-    import torch
-
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False).eval()
-    model.load_state_dict(state_dict)
-    t = time.perf_counter()
-    vals = []
-    with torch.no_grad():
-        for g in sorted(gt.glob("*.png")):
-            a = lpips.im2tensor(lpips.load_image(str(g)))
-            b = lpips.im2tensor(lpips.load_image(str(res / f"{g.stem}_00.png")))
-            vals.append(model(a, b).item())
-    return time.perf_counter() - t, float(np.mean(vals))
-
-
-def anchor_pytorch_fid(res: Path, gt: Path, inception_sd: dict) -> tuple[float, str, float]:
-    import pytorch_fid.inception as pfi
-    from pytorch_fid import fid_score
-
-    from metrics.backbones import fid_inception_structure
-
-    def offline_fid_inception_v3():
-        inc = fid_inception_structure()
-        inc.load_state_dict(inception_sd)
-        return inc
-
-    t_fd = []
-    orig_fd = fid_score.calculate_frechet_distance
-
-    def timed_fd(*a, **k):  # to report how much of the anchor is scipy's sqrtm
-        t1 = time.perf_counter()
-        try:
-            return orig_fd(*a, **k)
-        finally:
-            t_fd.append(time.perf_counter() - t1)
-
-    t = time.perf_counter()
-    note = ""
-    with mock.patch.object(pfi, "fid_inception_v3", offline_fid_inception_v3), \
-            mock.patch.object(fid_score, "calculate_frechet_distance", timed_fd):
-        try:
-            v = fid_score.calculate_fid_given_paths([str(res), str(gt)], 50, "cpu", 2048,
-                                                    num_workers=0)
-            note = f"fid={v:.4f}"
-        except ValueError as e:  # "Imaginary component" for rank-deficient covariances
-            note = f"failed: {e}"
-    return time.perf_counter() - t, note, sum(t_fd)
-
-
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pairs", type=int, default=16)
-    ap.add_argument("--size", type=int, default=512)
-    ap.add_argument("--lpips-net", default="alex", choices=["alex", "vgg"])
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
-    ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--device", default="cpu")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+def save_anchor_weights(path: Path, net: str) -> None:
+    """The seeded random-init LPIPS and FID Inception state dicts ours builds, as one file."""
     import torch
 
     from metrics.backbones import build_lpips, inception_state_dict
     from metrics.config import WeightsConfig
-    from metrics.evaluate import Evaluator
-    from metrics.protocols import PROTOCOLS
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     w = WeightsConfig(allow_random_init=True, allow_download=False, random_init_seed=0)
-    proto = dataclasses.replace(PROTOCOLS["builtin"], name=f"bench{args.size}", size=args.size,
-                                lpips_net=args.lpips_net)
-    matched = ["psnr", "ssim", "lpips", "fid"]
-    full = list(proto.metrics)
-    n = args.pairs
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        res, gt = make_pairs(tmp, n, args.size)
-        res2 = tmp / "res2"  # a second "method" against the same GT
-        res2.mkdir()
-        for p in res.iterdir():
-            (res2 / p.name).write_bytes(p.read_bytes())
+    lp, _ = build_lpips(net, w)
+    inc, _ = inception_state_dict(w)
+    torch.save({"lpips": lp.lp.state_dict(), "inception": inc}, path)
 
-        lp, _ = build_lpips(args.lpips_net, w)
-        lp_sd = lp.lp.state_dict()
-        inc_sd, _ = inception_state_dict(w)
-        t_sk, sk_psnr, sk_ssim = anchor_skimage(res, gt)
-        t_lp, lp_val = anchor_lpips(res, gt, args.lpips_net, lp_sd)
-        t_fid, fid_note, t_sqrtm = anchor_pytorch_fid(res, gt, inc_sd)
-        t_anchor = t_sk + t_lp + t_fid
-        t_anchor_nosq = t_anchor - t_sqrtm
 
-        rows = []
-        for label, mets in (("matched", matched), ("full", full)):
-            ev = Evaluator(proto, mets, weights=w, device=args.device, batch_size=args.batch_size,
-                           cache_dir=tmp / f"cache_{label}", bootstrap_samples=1000)
-            t0 = time.perf_counter()
-            s_cold = ev.evaluate(res, gt)
-            t_cold = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            ev.evaluate(res2, gt)
-            t_warm = time.perf_counter() - t0
-            rows.append((label, mets, t_cold, t_warm, s_cold))
+CPU_S: dict[str, float] = {}  # cumulative CPU seconds per command label (see _run)
 
-    print(f"\nbench.evaluate: {n} pairs at {args.size} px, LPIPS {args.lpips_net}, device "
-          f"{args.device}, torch threads {torch.get_num_threads()}, random-init backbones")
-    print(f"  anchors: skimage PSNR+SSIM {t_sk:6.2f} s | lpips {t_lp:6.2f} s | pytorch-fid "
-          f"{t_fid:6.2f} s ({fid_note}; of which scipy sqrtm Fréchet {t_sqrtm:.2f} s)")
-    print(f"  anchors combined {t_anchor:6.2f} s = {n / t_anchor:5.2f} pairs/s; without the sqrtm "
-          f"step {t_anchor_nosq:6.2f} s = {n / t_anchor_nosq:5.2f} pairs/s")
-    for label, mets, tc, tw, s in rows:
-        print(f"  ours [{label}: {','.join(mets)}]")
-        print(f"    cold {tc:6.2f} s = {n / tc:5.2f} pairs/s ({t_anchor / tc:4.2f}x anchors, "
-              f"{t_anchor_nosq / tc:4.2f}x without sqrtm)")
-        print(f"    warm (GT cached) {tw:6.2f} s = {n / tw:5.2f} pairs/s ({t_anchor / tw:4.2f}x "
-              f"anchors, {t_anchor_nosq / tw:4.2f}x without sqrtm)")
-    s = rows[0][4]
-    print(f"  matched values: psnr {s['metrics']['psnr']['mean']:.4f}, ssim "
-          f"{s['metrics']['ssim']['mean']:.5f}, lpips {s['metrics']['lpips']['mean']:.5f}, fid "
-          f"{s['set_metrics']['fid']:.4f}")
-    print(f"  anchor values:  psnr {sk_psnr:.4f}, ssim {sk_ssim:.5f}, lpips {lp_val:.5f}, "
-          f"{fid_note}")
+
+def _cpu_children() -> float:
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _run(cmd: list[str], env: dict, label: str = "") -> tuple[float, str]:
+    """Run ``cmd`` to completion -> (wall seconds, stdout); its CPU seconds (user + system of
+    the process and every worker it waited for) are added to ``CPU_S[label]``."""
+    c0, t = _cpu_children(), time.perf_counter()
+    p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    dt = time.perf_counter() - t
+    CPU_S[label] = CPU_S.get(label, 0.0) + _cpu_children() - c0
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-2000:]}")
+    return dt, p.stdout
+
+
+def _json_tail(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def anchors(res: Path, gt_or_stats: Path, gt: Path, weights: Path, net: str, env: dict) -> dict:
+    py = [sys.executable, "-m", "bench.evaluate_anchors"]
+    c0 = CPU_S.get("anchors", 0.0)
+    t_sk, o_sk = _run(py + ["skimage", str(res), str(gt)], env, "anchors")
+    t_lp, o_lp = _run(py + ["lpips", str(res), str(gt), "--net", net, "--weights", str(weights)],
+                      env, "anchors")
+    t_fid, o_fid = _run(py + ["fid", str(res), str(gt_or_stats), "--weights", str(weights)], env,
+                        "anchors")
+    vals = {**_json_tail(o_sk), **_json_tail(o_lp), **_json_tail(o_fid)}
+    return {"t": t_sk + t_lp + t_fid, "parts": (t_sk, t_lp, t_fid), "vals": vals,
+            "cpu": CPU_S["anchors"] - c0}
+
+
+def ours(res: Path, gt: Path, out: Path, cache: Path, net: str, env: dict) -> dict:
+    proto = "panini" if net == "alex" else "builtin"
+    cmd = [sys.executable, "-m", "pipeline.cli", "evaluate", "--restored", str(res), "--gt",
+           str(gt), "--protocol", proto, "--metrics", "psnr,ssim,lpips,fid", "--out", str(out),
+           "--allow-random-init", "--cache-dir", str(cache), "--params", str(out) + ".none"]
+    c0 = CPU_S.get("ours", 0.0)
+    t, _ = _run(cmd, env, "ours")
+    s = json.loads((out / "summary.json").read_text())
+    vals = {m: s["metrics"][m]["mean"] for m in ("psnr", "ssim", "lpips")}
+    vals["fid"] = s["set_metrics"]["fid"]
+    return {"t": t, "vals": vals, "cpu": CPU_S["ours"] - c0}
+
+
+def ours_same_evaluator(res: Path, res2: Path, gt: Path, net: str, env: dict, tmp: Path) -> dict:
+    """One process, one ``Evaluator``: score ``res`` (untimed), then ``res2`` against the same GT
+    (timed inside the process: wall and CPU seconds of that ``evaluate`` call alone) - the
+    Python API's warm path, GT LPIPS / Inception outputs reused from memory."""
+    code = (
+        "import json, sys, time\n"
+        "from metrics.config import WeightsConfig\n"
+        "from metrics.evaluate import Evaluator\n"
+        "w = WeightsConfig(allow_random_init=True, allow_download=False, random_init_seed=0)\n"
+        f"ev = Evaluator({'panini' if net == 'alex' else 'builtin'!r}, "
+        "['psnr', 'ssim', 'lpips', 'fid'], weights=w, cache_dir=sys.argv[4])\n"
+        "ev.evaluate(sys.argv[1], sys.argv[3])\n"
+        "t, c = time.perf_counter(), time.process_time()\n"
+        "s = ev.evaluate(sys.argv[2], sys.argv[3])\n"
+        "print(json.dumps({'t': time.perf_counter() - t, 'cpu': time.process_time() - c, "
+        "'vals': {**{m: s['metrics'][m]['mean'] for m in ('psnr', 'ssim', 'lpips')}, "
+        "'fid': s['set_metrics']['fid']}}))\n")
+    _, out = _run([sys.executable, "-c", code, str(res), str(res2), str(gt),
+                   str(tmp / "cache_same")], env, "untimed")
+    return _json_tail(out)
+
+
+def _fmt_vals(v: dict) -> str:
+    f = v.get("fid")
+    return (f"psnr {v['psnr']:.4f} ssim {v['ssim']:.5f} lpips {v['lpips']:.5f} fid "
+            + (f"{f:.4f}" if f is not None else f"failed ({v.get('error', '?')[:40]})"))
+
+
+def bench_size(size: int, n: int, net: str, env: dict, tmp: Path) -> list[dict]:
+    root = tmp / f"s{size}"
+    res, gt = make_pairs(root, n, size, tag="res")
+    res2, _ = make_pairs(root, n, size, noise=16.0, tag="res2")
+    weights = root / "anchor_weights.pt"
+    save_anchor_weights(weights, net)
+    cache = root / "cache"
+    rows = []
+    # cold: ours with an empty cache, then the anchors from scratch
+    o = ours(res, gt, root / "out_cold", cache, net, env)
+    a = anchors(res, gt, gt, weights, net, env)
+    rows.append({"size": size, "mode": "cold", "ours": o, "anchors": a})
+    # warm: pytorch-fid's GT statistics made beforehand (untimed); ours reuses its GT cache
+    stats = root / "gt_stats.npz"
+    _run([sys.executable, "-m", "bench.evaluate_anchors", "fid-stats", str(gt), str(stats),
+          "--weights", str(weights)], env, "untimed")
+    a = anchors(res2, stats, gt, weights, net, env)
+    o = ours(res2, gt, root / "out_warm", cache, net, env)
+    rows.append({"size": size, "mode": "warm", "ours": o, "anchors": a})
+    o = ours_same_evaluator(res, res2, gt, net, env, root)
+    rows.append({"size": size, "mode": "warm*", "ours": o, "anchors": a})
+    return rows
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pairs", type=int, default=100, help="image pairs per size (default 100)")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[512, 64])
+    ap.add_argument("--net", default="alex", choices=["alex", "vgg"],
+                    help="LPIPS net (alex: the panini protocol; vgg: builtin)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="OMP_NUM_THREADS for every process (0 = leave as is)")
+    ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    args = ap.parse_args(argv)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), FRBENCH_MLFLOW="0")
+    if args.threads:
+        env["OMP_NUM_THREADS"] = str(args.threads)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="frbench-bench-eval-") as tmp:
+        for size in args.sizes:
+            rows += bench_size(size, args.pairs, args.net, env, Path(tmp))
+    print(f"\nbench.evaluate: {args.pairs} pairs per size, LPIPS {args.net}, CPU, OMP_NUM_THREADS="
+          f"{env.get('OMP_NUM_THREADS', 'default')}, fresh processes, random-init backbones")
+    print(f"{'setting':13s} {'anchors s':>10s} (skimage + lpips + pytorch-fid) {'frbench s':>10s} "
+          f"{'ratio':>6s} | CPU s: anchors  frbench  ratio")
+    for r in rows:
+        a, o = r["anchors"], r["ours"]
+        sk, lp, fid = a["parts"]
+        print(f"{r['size']:4d} px {r['mode']:5s} {a['t']:10.2f} ({sk:6.2f} + {lp:6.2f} + "
+              f"{fid:6.2f})        {o['t']:10.2f} {a['t'] / o['t']:5.2f}x | {a['cpu']:12.2f} "
+              f"{o['cpu']:8.2f} {a['cpu'] / o['cpu']:5.2f}x")
+    print("  warm* = the same anchors' warm run vs ours as a second evaluate() of one Evaluator "
+          "(Python API; GT outputs reused from memory; the call alone, no process start)")
+    for r in rows:
+        if r["mode"] == "warm*":
+            continue
+        print(f"  {r['size']} px {r['mode']}: ours    {_fmt_vals(r['ours']['vals'])}")
+        print(f"  {r['size']} px {r['mode']}: anchors {_fmt_vals(r['anchors']['vals'])}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1, default=str) + "\n")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ _KNOB_RULES: dict[str, tuple[float, float, bool]] = {
     "side_ref_size": (1, _INF, True), "kernel_size": (1, _INF, True),
     "color_shift": (0.0, 255.0, False), "fixed_sigma": (0.0, _INF, False),
     "fixed_noise": (0.0, 255.0, False), "fixed_q": (0, 100, True),
+    "lq_scale": (1e-6, 1.0, False),
 }
 _DOWN_MODES = ("bilinear", "bicubic")
 
@@ -132,10 +133,16 @@ class Preset:
                 raise FRBenchError(f"preset '{self.name}': {k}: {shown} must be [low, high] with "
                                    "low <= high")
 
+    #: knobs recorded in manifests only when set away from their default (added after test sets
+    #: were published, so that existing manifests stay byte-identical)
+    _omit_if_default: ClassVar[tuple[str, ...]] = ("lq_scale",)
+
     def config(self) -> dict:
         """The preset's knobs (for manifests)."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
         return {k: (list(v) if isinstance(v, tuple) else v)
-                for k, v in dataclasses.asdict(self).items()}
+                for k, v in dataclasses.asdict(self).items()
+                if not (k in self._omit_if_default and v == defaults.get(k))}
 
     def _check(self, hq: np.ndarray) -> np.ndarray:
         x = np.asarray(hq, dtype=np.float32)
@@ -143,6 +150,16 @@ class Preset:
             raise FRBenchError(f"preset '{self.name}': expected a square HWC RGB image, "
                                f"got shape {x.shape}")
         return x
+
+
+def _grid(hq_size: int, lq_scale: float) -> int:
+    """Side of the working (= LQ) grid of the same-size presets: ``round(hq_size * lq_scale)``."""
+    return max(1, int(round(int(hq_size) * float(lq_scale))))
+
+
+def _to_grid(x: np.ndarray, side: int) -> np.ndarray:
+    """HQ -> the working grid with cv2.INTER_AREA (GPEN's and Panini's HQ resize); no-op at size."""
+    return x if x.shape[0] == side else P.resize(x, side, "area")
 
 
 def _check_factors(p: Preset) -> None:
@@ -295,6 +312,11 @@ class GPEN(Preset):
     target side at 1024 (scaled by hq/1024), non-antialiased bilinear down and up;
     noise sigma ~ U[0,25] per channel; JPEG quality 100 - q, q ~ U{5..50} (read as a compression
     strength, as for Panini which copied these ranges). Lengths scale with hq/512 (s with hq/1024).
+
+    ``lq_scale`` (default 1: LQ = HQ size): the HQ is first resized (cv2.INTER_AREA, as GPEN's
+    loader resizes its GT) to ``round(hq * lq_scale)`` and the chain runs on that grid, so the LQ
+    has that size (the paper profile's 512 LQ from 1024 HQ). Lengths then scale with the grid / 512;
+    the target side ``s`` stays an absolute face resolution (hq / 1024).
     """
 
     name: ClassVar[str] = "gpen"
@@ -308,9 +330,13 @@ class GPEN(Preset):
     noise: tuple = (0.0, 25.0)
     jpeg: tuple = (5, 50)
     ref_size: int = 512
+    lq_scale: float = 1.0
+
+    def lq_size(self, hq_size):
+        return _grid(hq_size, self.lq_scale)
 
     def sample(self, rng, hq_size, level=None):
-        scale = hq_size / self.ref_size
+        scale = self.lq_size(hq_size) / self.ref_size
         p: dict = {}
         if rng.random() < self.p_gaussian:
             aniso = bool(rng.random() < 0.5)
@@ -330,7 +356,7 @@ class GPEN(Preset):
         return p
 
     def apply(self, hq, params):
-        x = self._check(hq)
+        x = _to_grid(self._check(hq), self.lq_size(np.asarray(hq).shape[0]))
         x = _blur_from(x, params)
         x = P.down_up(x, params["side"], "bilinear", "bilinear")
         x = P.gaussian_noise(x, params["noise_sigma"], params["noise_seed"])
@@ -351,6 +377,10 @@ class GFPGAN(Preset):
     (brightness 0.5, contrast 0.5, saturation 1.5 upper, hue 0.1, random order); output quantised to
     8 bits (the dataset's round/clip). Sigma and kernel size scale with hq/512; r, noise, quality
     do not.
+
+    ``lq_scale`` (default 1: LQ = HQ size): the HQ is first resized (cv2.INTER_AREA) to
+    ``round(hq * lq_scale)`` and the chain runs on that grid (lengths scale with grid / 512), so a
+    1024 HQ with ``lq_scale: 0.5`` is degraded exactly as GFP-GAN degrades its 512 px GT.
     """
 
     name: ClassVar[str] = "gfpgan"
@@ -369,9 +399,13 @@ class GFPGAN(Preset):
     saturation: tuple = (0.0, 1.5)
     hue: tuple = (-0.1, 0.1)
     ref_size: int = 512
+    lq_scale: float = 1.0
+
+    def lq_size(self, hq_size):
+        return _grid(hq_size, self.lq_scale)
 
     def sample(self, rng, hq_size, level=None):
-        scale = hq_size / self.ref_size
+        scale = self.lq_size(hq_size) / self.ref_size
         aniso = bool(rng.random() < 0.5)
         sx = _u(rng, *self.sigma) * scale
         sy = _u(rng, *self.sigma) * scale if aniso else sx
@@ -397,6 +431,7 @@ class GFPGAN(Preset):
 
     def apply(self, hq, params):
         x = self._check(hq)
+        x = _to_grid(x, self.lq_size(x.shape[0]))
         n = x.shape[0]
         x = _blur_from(x, params)
         x = P.downsample(x, factor=params["factor"], mode="bilinear")
@@ -452,25 +487,36 @@ class SRBicubic(Preset):
     stride-f), then back to the HQ size with PIL bilinear. LQ = HQ size. Factors are scale-free
     (not scaled); factors whose output is below one pixel or does not divide the size are skipped
     at sampling time.
+
+    ``lq_scale`` (default 1): the HQ is first resized (cv2.INTER_AREA) to ``round(hq * lq_scale)``
+    and the factors apply on that grid, LQ at that size: pSp's ``Resize(256)`` of the 1024 face
+    before ``BicubicDownSample`` is ``lq_scale: 0.25`` (pSp resizes with PIL bilinear, antialiased;
+    for a 4x integer reduction the area average differs from it by a small blur).
     """
 
     name: ClassVar[str] = "sr_bicubic"
     source: ClassVar[str] = "pSp CVPR'21 SR config (eladrich/pixel2style2pixel)"
     factors: tuple = (1, 2, 4, 8, 16, 32)
+    lq_scale: float = 1.0
 
     def validate(self):
         super().validate()
         _check_factors(self)
 
+    def lq_size(self, hq_size):
+        return _grid(hq_size, self.lq_scale)
+
     def sample(self, rng, hq_size, level=None):
-        ok = [int(f) for f in self.factors if hq_size % int(f) == 0 and hq_size // int(f) >= 1]
+        g = self.lq_size(hq_size)
+        ok = [int(f) for f in self.factors if g % int(f) == 0 and g // int(f) >= 1]
         if not ok:
             raise FRBenchError(f"preset '{self.name}': no factor in {list(self.factors)} divides "
-                               f"the HQ size {hq_size}")
+                               f"the working size {g}")
         return {"factor": ok[int(rng.integers(len(ok)))]}
 
     def apply(self, hq, params):
         x = self._check(hq)
+        x = _to_grid(x, self.lq_size(x.shape[0]))
         n = x.shape[0]
         return P.resize(P.psp_bicubic_downsample(x, params["factor"]), n, "pil_bilinear")
 

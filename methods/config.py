@@ -8,6 +8,10 @@ params file keeps loading when a field is added).
 to one dataclass per architecture, chosen by the entry's ``arch`` key (``parse_methods``).
 To add an architecture: define its dataclass (with ``arch: Literal["name"]``) at the end of this
 file and add it to ``ARCH_CONFIGS``.
+
+Every ``batch_size`` is the GLOBAL batch of a step: the trainer splits it evenly over the
+processes of ``pipeline.launcher`` (methods/data.py), and params validation refuses a batch the
+process count does not divide.
 """
 from __future__ import annotations
 
@@ -341,6 +345,8 @@ class GFPGANConfig:
     ``fix_decoder``: the official option (true for v1): false fine-tunes the prior with the U-Net.
     ``version``: "v1" (GFPGANv1, the paper's model) or "clean" (GFPGANv1Clean, the v1.2-1.4
     releases: the same parameters with plain layers and bilinear resampling, methods/gfpgan.py).
+    ``lr_milestones``/``lr_gamma``: MultiStep schedule, every learning rate x ``lr_gamma`` from
+    each milestone step on (train_gfpgan_v1.yml: [600000, 700000], 0.5); [] = constant.
     """
     arch: Literal["gfpgan"]
     out_size: int
@@ -373,12 +379,17 @@ class GFPGANConfig:
     version: Literal["v1", "clean"] = "v1"
     random_init_losses: bool = False
     train_overrides: dict[str, Any] = field(default_factory=dict)
+    lr_milestones: list[int] = field(default_factory=list)
+    lr_gamma: float = 0.5
 
     prior_arch: Optional[StyleGAN2Arch] = None  # own generator shape (imported); null = prior.arch
 
     def validate(self, where):
         _check_sizes(where, self.out_size, self.lq_size)
         _check_training(self, where)
+        _check(all(int(m) >= 1 for m in self.lr_milestones), f"{where}.lr_milestones",
+               "steps >= 1")
+        _check(0 < self.lr_gamma <= 1, f"{where}.lr_gamma", "must be in (0, 1]")
         _check(len(self.component_crop) == 2, f"{where}.component_crop", "[eye side, mouth side]")
         _check(len(self.component_channels) == 3, f"{where}.component_channels", "three widths")
         _check(self.r1_every >= 1, f"{where}.r1_every", "must be >= 1")
@@ -448,6 +459,25 @@ ARCH_CONFIGS: dict[str, type] = {
     "gfpgan": GFPGANConfig,
     "psp": PSPConfig,
 }
+
+
+def lq_size_mismatches(methods: dict, names) -> list[str]:
+    """Entries of ``names`` whose training preset does not make LQ at their ``lq_size`` from HQ
+    at ``out_size`` (training would stop at its first batch): ``["methods.x: ...", ...]``.
+    Imports the degradation presets (cv2), so callers use it where that cost is paid anyway."""
+    from degradations import get_preset
+    out = []
+    for name in names:
+        cfg = methods[name]
+        preset = getattr(cfg, "train_preset", None)
+        if not preset:
+            continue
+        got = get_preset(preset, dict(cfg.train_overrides or {}) or None).lq_size(cfg.out_size)
+        if got != cfg.lq_size:
+            out.append(f"methods.{name}: train_preset {preset!r} makes {got} px LQ from "
+                       f"{cfg.out_size} px HQ but lq_size is {cfg.lq_size}; set lq_size or the "
+                       "preset's overrides (e.g. lq_scale)")
+    return out
 
 
 def parse_methods(value, where):

@@ -406,6 +406,11 @@ class GFPGAN(Method):
             opts["d"] = torch.optim.Adam(groups, lr=c.lr)
         return opts
 
+    def lr_scale(self, step, total):
+        """MultiStepLR as BasicSR steps it (train_gfpgan_v1.yml: x0.5 at 600k and 700k): the
+        0-based ``step`` uses ``lr_gamma`` ** (number of milestones <= step)."""
+        return float(self.cfg.lr_gamma) ** sum(step >= int(m) for m in self.cfg.lr_milestones)
+
     def crops(self, img: torch.Tensor, boxes: torch.Tensor) -> dict[str, torch.Tensor]:
         """roi_align crops of the three components: eyes ``component_crop[0]``, mouth ``[1]``."""
         from torchvision.ops import roi_align

@@ -36,6 +36,7 @@ import logging
 import os
 import platform
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -158,6 +159,32 @@ def _prepare_image(img: np.ndarray, path: Path, proto: Protocol) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((proto.size, proto.size), Image.BICUBIC))
 
 
+@contextmanager
+def ieee_fp32(device):
+    """On CUDA, full-precision float32 convolutions and matmuls inside the block (PyTorch lets
+    cuDNN use TF32 for float32 convolutions by default on Ampere and later, which moves LPIPS /
+    Inception outputs by ~1e-3 and breaks agreement with the CPU); restored afterwards."""
+    import torch
+    if getattr(device, "type", str(device)) != "cuda":
+        yield
+        return
+    if hasattr(torch.backends.cudnn, "conv") and hasattr(torch.backends.cudnn.conv,
+                                                         "fp32_precision"):
+        knobs = [(torch.backends.cudnn.conv, "fp32_precision", "ieee"),
+                 (torch.backends.cuda.matmul, "fp32_precision", "ieee")]
+    else:  # older torch
+        knobs = [(torch.backends.cudnn, "allow_tf32", False),
+                 (torch.backends.cuda.matmul, "allow_tf32", False)]
+    old = [getattr(obj, name) for obj, name, _ in knobs]
+    try:
+        for obj, name, value in knobs:
+            setattr(obj, name, value)
+        yield
+    finally:
+        for (obj, name, _), value in zip(knobs, old):
+            setattr(obj, name, value)
+
+
 def check_finite(x, what: str):
     """Raise FRBenchError if a float array/tensor has NaN or inf (e.g. a broken backbone)."""
     import torch
@@ -193,7 +220,8 @@ class Evaluator:
 
     ``weights``: a ``metrics.config.WeightsConfig`` (or anything with its attributes).
     ``device``: "cpu" or "cuda[:i]". Networks run in float32 (channels_last; outputs equal the
-    reference packages' to ~1e-6 relative); PSNR/SSIM/MS-SSIM in float64."""
+    reference packages' to ~1e-6 relative; on CUDA without TF32, ``ieee_fp32``); PSNR/SSIM/MS-SSIM
+    in float64."""
 
     def __init__(self, protocol: str | Protocol, metrics=None, *, weights=None, device: str = "cpu",
                  batch_size: int = 8, cache_dir: str | os.PathLike = "cache",
@@ -284,6 +312,9 @@ class Evaluator:
 
     def _mem_get(self, key):
         return self._gt_mem.get(key)
+
+    def _mem_fits(self, nbytes: int) -> bool:
+        return self._gt_mem_bytes + nbytes <= self._gt_mem_cap
 
     def _mem_put(self, key, value, nbytes: int):
         if self._gt_mem_bytes + nbytes <= self._gt_mem_cap:
@@ -421,7 +452,7 @@ class Evaluator:
         # a bar whenever scoring takes more than PROGRESS_DELAY_S, even for one batch: it counts
         # images and names the network at work (_progress) between updates
         self._bar = tqdm(total=len(pairs), desc="evaluate", unit="img", delay=PROGRESS_DELAY_S)
-        with torch.inference_mode():
+        with torch.inference_mode(), ieee_fp32(self.device):
             for start in range(0, len(pairs), bs):
                 chunk = pairs[start:start + bs]
                 hashes = gt_hashes[start:start + bs]
@@ -593,10 +624,11 @@ class Evaluator:
         part = (lambda a, b: [t[a:b] for t in out]) if listy else (lambda a, b: out[a:b])
         for j, i in enumerate(miss):
             it = part(n + j, n + j + 1)
-            it = [t.clone() for t in it] if listy else it.clone()  # do not pin the whole batch
-            items[i] = it
             nb = sum(t.numel() * t.element_size() for t in (it if listy else [it]))
-            self._mem_put(keys[i], it, nb)
+            if self._mem_fits(nb):  # a copy for the cache (a view would pin the whole batch)
+                it = [t.clone() for t in it] if listy else it.clone()
+                self._mem_put(keys[i], it, nb)
+            items[i] = it
         g_out = [torch.cat(ts) for ts in zip(*items)] if listy else torch.cat(items)
         return part(0, n), g_out
 

@@ -130,9 +130,8 @@ def run_cell(method_name: str, testset: str, params, restored_root="restored",
     device = device or params.device
     restored = Path(restored_root) / method_name / testset
     record = checkpoint_record(ck, allow_partial)
-    # a cell restores its set's LQ at whatever size the preset made it (bicubic on the x8 SR set,
-    # a 512-LQ method on a set with LQ at HQ size): the method resizes it to its LQ size, as
-    # before the size check existed; the restored folder's manifest records it
+    # the matrices cross LQ sizes by design (bicubic / pSp on the 16x SR set, Cat-Conv on mfr):
+    # the cell resizes those inputs to the method's LQ size, recorded in the restored manifest
     n = restore_folder(net, lq, restored, device=device, checkpoint=ckpt, record=record,
                        resize=True)
     log.info("%s/%s: restored %d images -> %s", method_name, testset, n, restored)

@@ -189,6 +189,11 @@ def check(params, params_path: str = "params.yaml") -> dict:
         r = resolve("vgg16", (w.paths or {}).get("vgg16") if w else None, allow_random_init=False,
                     search_dirs=tuple(w.search_dirs) if w else ())
         checked.append(f"vgg16:{r.provenance}")
+    if params.methods and not params.profile.startswith("builtin"):  # tests cover the builtin
+        from methods.config import lq_size_mismatches
+        bad = lq_size_mismatches(params.methods, _pipeline_methods(params))
+        if bad:
+            raise FRBenchError(f"{params_path}: {bad[0]}")
     if str(params.device).startswith("cuda"):
         import torch
         if not torch.cuda.is_available():

@@ -77,12 +77,12 @@ class PipelineConfig:
     stages (``prior.source: released`` imports the prior there instead of training it).
     ``train``: the ``train@<m>`` stages (methods entries that are trained; entries not listed
     stay defined but are not run). ``imported``: the ``import@<m>`` stages (entries whose
-    checkpoints are released files). ``methods`` x ``testsets``: the restore_eval matrix
-    (methods restoring the LQ-at-half-size sets); ``sr_methods`` x ``sr_testsets``: the
-    restore_eval_sr matrix (super-resolution methods on the SR sets); ``ablations`` x
-    ``ablation_testsets``: the ablation matrix; ``theta``: {method: test set} of Table 4 (at
-    most one; empty = no theta stage). A matrix may be empty (no stages); every evaluated method
-    is trained or imported. ``launcher``: how training is started (``python -m pipeline.cli``
+    checkpoints are released files). ``methods`` x ``testsets``: the main matrix of cells
+    (methods restoring the LQ-at-half-size sets); ``sr_methods`` x ``sr_testsets``: the SR
+    matrix (super-resolution methods on the SR sets); ``ablations`` x ``ablation_testsets``: the
+    ablation matrix; ``theta``: {method: test set} of Table 4 (at most one; empty = no theta
+    stage). A matrix may be empty; every evaluated method is trained or imported, and every
+    trained or imported one is evaluated. ``launcher``: how training is started (``python -m pipeline.cli``
     or ``torchrun --nproc_per_node=N -m pipeline.cli``).
 
     DVC runs all the cells of one method in one process (stage ``eval@<m>`` per ``train`` entry,
@@ -181,6 +181,30 @@ class PipelineConfig:
                                "ablations, or drop them from train / imported")
 
 
+def launcher_processes(launcher: str) -> int:
+    """Training processes started by ``pipeline.launcher``: ``--nproc_per_node`` (or
+    ``--nproc-per-node``) x ``--nnodes`` of a torchrun/torch.distributed command, else 1."""
+    def opt(name: str) -> int:
+        m = re.search(rf"--{name}[= ]+(\d+)", launcher)
+        return int(m.group(1)) if m else 1
+    return opt("nproc[_-]per[_-]node") * opt("nnodes")
+
+
+def global_batches(params: "Params") -> dict[str, int]:
+    """``{"prior": B, "dre": B, <trained method>: B}``: the global batch of each training stage
+    of ``pipeline.train`` (``batch_size`` is the global batch, split across the processes)."""
+    out = {}
+    if params.prior is not None:
+        out["prior"] = int(params.prior.batch_size)
+    if params.dre is not None:
+        out["dre"] = int(params.dre.batch_size)
+    for name in (params.pipeline.train if params.pipeline else []):
+        b = getattr((params.methods or {}).get(name), "batch_size", None)
+        if b is not None:  # bicubic: nothing to train
+            out[name] = int(b)
+    return out
+
+
 _LAUNCH_WORD = re.compile(r"^[A-Za-z0-9_./=:,+@%-]+$")
 
 
@@ -269,6 +293,15 @@ class Params:
             if self.methods is not None and name not in known_m:
                 raise FRBenchError(f"params: pipeline: method '{name}' has no entry under "
                                    f"'methods' (have: {', '.join(sorted(known_m))})")
+        nproc = launcher_processes(pl.launcher)
+        bad = {k: b for k, b in global_batches(self).items() if b % nproc}
+        if bad:
+            k, b = next(iter(bad.items()))
+            key = k if k in ("prior", "dre") else f"methods.{k}"
+            raise FRBenchError(f"params: {key}.batch_size: the global batch {b} does not divide "
+                               f"by the {nproc} processes of pipeline.launcher ('{pl.launcher}'; "
+                               f"also {sorted(bad)}); use a launcher process count that divides "
+                               "every batch, or change the batches")
         known_s = set(self.testsets.sets) if self.testsets is not None else None
         for s in [s for _, s in pl.suite_cells()] + list(pl.theta.values()):
             if known_s is not None and s not in known_s:

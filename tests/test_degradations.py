@@ -351,3 +351,44 @@ def test_separable_iso_blur_equals_2d_kernel():
     for sigma, size in ((0.7, 5), (3.0, 41)):
         np.testing.assert_allclose(P.gaussian_blur_separable(img, sigma, size),
                                    P.filter2d(img, P.gaussian_kernel(size, sigma)), atol=2e-6)
+
+
+# ------------------------------------------------------------------- lq_scale (paper profile)
+
+@pytest.mark.parametrize("name,scale", [("gfpgan", 0.5), ("sr_bicubic", 0.25)])
+def test_lq_scale_degrades_the_area_resized_hq(name, scale):
+    """``lq_scale``: the same draws as the preset at the smaller HQ size, applied to the HQ
+    area-resized to that grid (GFP-GAN degrades its 512 GT; pSp its 256 resize)."""
+    hq = _img(64, seed=3)
+    small = P.resize(hq, int(64 * scale), "area")
+    p_scaled, p_plain = get_preset(name, {"lq_scale": scale}), get_preset(name)
+    assert p_scaled.lq_size(64) == int(64 * scale) and p_plain.lq_size(64) == 64
+    for seed in range(4):
+        a = p_scaled.sample(np.random.default_rng(seed), 64)
+        b = p_plain.sample(np.random.default_rng(seed), int(64 * scale))
+        assert a == b
+        np.testing.assert_array_equal(p_scaled.apply(hq, a), p_plain.apply(small, b))
+
+
+def test_gpen_lq_scale_keeps_the_face_resolution():
+    """GPEN at lq_scale 0.5: LQ on the half grid, blur lengths scaled to that grid, the target
+    side ``s`` an absolute face resolution (hq / 1024), as at lq_scale 1."""
+    p, q = get_preset("gpen", {"lq_scale": 0.5}), get_preset("gpen")
+    hq = _img(128, seed=1)
+    for seed in range(6):
+        a, b = p.sample(np.random.default_rng(seed), 128), q.sample(np.random.default_rng(seed), 128)
+        assert a["side"] == b["side"] and a["s"] == b["s"]
+        for k in ("sigma_x", "motion_length"):
+            if k in a:
+                assert a[k] == pytest.approx(max(b[k] / 2, 1.0) if k == "motion_length" else b[k] / 2)
+        assert p.apply(hq, a).shape == (64, 64, 3)
+
+
+def test_lq_scale_is_validated_and_absent_from_default_manifests():
+    with pytest.raises(FRBenchError, match="lq_scale"):
+        get_preset("gfpgan", {"lq_scale": 1.5})
+    with pytest.raises(FRBenchError, match="lq_scale"):
+        get_preset("gpen", {"lq_scale": 0})
+    for name in ("gpen", "gfpgan", "sr_bicubic"):
+        assert "lq_scale" not in get_preset(name).config()   # built-in manifests unchanged
+        assert get_preset(name, {"lq_scale": 0.5}).config()["lq_scale"] == 0.5

@@ -22,7 +22,8 @@ INF = float("inf")
 # What each operation allows, written out here (not read from the code under test): blur sizes
 # and lengths are non-negative, integer pixel sides/kernels at least 1, noise levels and colour
 # shifts in 8-bit units 0..255, JPEG qualities/strengths 0..100 (integers), probabilities 0..1,
-# jitter factors non-negative, hue a fraction of a turn in [-0.5, 0.5], a scale factor > 0.
+# jitter factors non-negative, hue a fraction of a turn in [-0.5, 0.5], a scale factor > 0,
+# the LQ grid's fraction of the HQ size in (0, 1].
 LIMITS = {
     "sigma": (0.0, INF, False), "side": (1, INF, True), "noise": (0.0, 255.0, False),
     "jpeg": (0, 100, True), "motion_length": (0.0, INF, False), "factor": (1e-6, INF, False),
@@ -34,6 +35,7 @@ LIMITS = {
     "side_ref_size": (1, INF, True), "kernel_size": (1, INF, True),
     "color_shift": (0.0, 255.0, False), "fixed_sigma": (0.0, INF, False),
     "fixed_noise": (0.0, 255.0, False), "fixed_q": (0, 100, True),
+    "lq_scale": (1e-6, 1.0, False),  # the LQ grid as a fraction of the HQ size: > 0, at most 1
 }
 
 

@@ -68,3 +68,22 @@ def test_missing_checkpoint_names_the_stage(cell_env):
     (tmp / "ckpt" / "bicubic" / "model.pt").unlink()
     with pytest.raises(FRBenchError, match=r"dvc repro train@bicubic"):
         run_cell("bicubic", "mfr", params, tmp / "restored", tmp / "results")
+
+
+def test_cell_crosses_lq_sizes_by_resizing(cell_env):
+    """The matrices cross LQ sizes by design (bicubic on the SR set): the cell resizes the
+    8 px inputs to the method's 32 px LQ size and the restored manifest records it."""
+    from PIL import Image
+    from pipeline.cmd_cell import run_cell
+    params, tmp = cell_env
+    ts = tmp / "testsets" / "sr"
+    rng = np.random.default_rng(1)
+    for sub, px in (("gt", 64), ("lq", 8)):
+        (ts / sub).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 255, (px, px, 3), dtype=np.uint8)).save(
+                ts / sub / f"{i:03d}.png")
+    s = run_cell("bicubic", "sr", params, tmp / "restored", tmp / "results")
+    assert s["n"] == 2
+    man = json.loads((tmp / "restored" / "bicubic" / "sr" / "manifest.json").read_text())
+    assert man["resized"]["n"] == 2

@@ -210,3 +210,25 @@ def test_preflight_missing_weight_file(tmp_path, monkeypatch):
     d["weights"].update(allow_random_init=False, allow_download=False)
     with pytest.raises(FRBenchError, match=r"pt_inception|vgg16|inception_fid|weight"):
         check(build(Params, d))
+
+
+def test_report_folder_left_by_dvc_is_accepted_foreign_refused(tmp_path):
+    """`dvc repro` deletes the report's outputs before rerunning it: reports/ then holds only the
+    published numbers (its own input) and other committed files; that is the report's folder.
+    A folder of foreign files is still refused."""
+    import argparse
+    from pipeline.cmd_report import check_report_out
+    d = read_yaml(ROOT / "params.yaml")
+    out = tmp_path / "reports"
+    (out / "published").mkdir(parents=True)
+    (out / "published" / "x.yaml").write_text("a: 1\n")
+    (out / "screenshots").mkdir()
+    d["report"].update(out_dir=str(out), published_dir=str(out / "published"))
+    d["testsets"]["out_dir"] = str(tmp_path / "testsets")
+    p = build(Params, d)
+    args = argparse.Namespace(out=None, results=str(tmp_path / "results"),
+                              restored=str(tmp_path / "restored"))
+    check_report_out(p, args)  # no error
+    d["report"]["published_dir"] = str(tmp_path / "elsewhere")
+    with pytest.raises(FRBenchError, match="holds other files"):
+        check_report_out(build(Params, d), args)
