@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from core.errors import FRBenchError
-from core.imageio import MIN_SIDE, image_size, list_images, read_image, to_float
+from core.imageio import MIN_SIDE, image_size, images_by_id, read_image, to_float
 
 
 def read_list_file(path: str | os.PathLike) -> list[str]:
@@ -48,16 +48,10 @@ def read_list_file(path: str | os.PathLike) -> list[str]:
 def list_hq(folder: str | os.PathLike, list_file: str | os.PathLike | None = None
             ) -> list[tuple[str, Path]]:
     """[(id, path)] of the HQ images in ``folder`` (sorted, or in ``list_file`` order)."""
-    files = list_images(folder)
-    by_stem: dict[str, Path] = {}
-    for f in files:
-        if f.stem in by_stem:
-            raise FRBenchError(f"{folder}: two images share the id '{f.stem}' ({by_stem[f.stem].name}"
-                               f", {f.name}); rename one")
-        by_stem[f.stem] = f
+    by_stem = images_by_id(folder)
     if list_file is None:
         return [(s, by_stem[s]) for s in sorted(by_stem)]
-    by_name = {f.name: f for f in files}
+    by_name = {f.name: f for f in by_stem.values()}
     out, seen = [], set()
     for entry in read_list_file(list_file):
         f = by_name.get(entry) or by_stem.get(entry) or by_stem.get(Path(entry).stem)

@@ -162,6 +162,18 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return files
 
 
+def images_by_id(folder: str | os.PathLike) -> dict[str, Path]:
+    """``list_images`` keyed by image id (the file stem), in name order; FRBenchError naming both
+    files when two share an id (``a.png`` and ``a.jpg`` would be one image to every metric)."""
+    by_id: dict[str, Path] = {}
+    for f in list_images(folder):
+        if f.stem in by_id:
+            raise FRBenchError(f"{folder}: two images share the id '{f.stem}' "
+                               f"({by_id[f.stem].name}, {f.name}); rename one")
+        by_id[f.stem] = f
+    return by_id
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write a text file under a temporary name, then rename."""
     path = Path(path)

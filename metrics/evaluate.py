@@ -47,7 +47,7 @@ from metrics import METRICS
 from metrics import functional as MF
 from metrics.protocols import Protocol, get_protocol
 from core.errors import FRBenchError
-from core.imageio import MIN_SIDE, image_size, list_images, read_image
+from core.imageio import MIN_SIDE, image_size, images_by_id, list_images, read_image
 from core.manifest import decode_nonfinite, dumps_json
 from core.outputs import atomic_dir, check_output_dir
 
@@ -367,15 +367,9 @@ class Evaluator:
         check_no_reference(self.metrics, restored)
         if out is not None:
             check_output_dir(out, "evaluation", (restored,), force)
-        files = list_images(restored)
+        files = list(images_by_id(restored).values())
         for p in files:
             image_size(p)
-        seen: dict[str, Path] = {}
-        for p in files:
-            if p.stem in seen:
-                raise FRBenchError(f"{restored}: two images with id '{p.stem}' "
-                                   f"({seen[p.stem].name}, {p.name})")
-            seen[p.stem] = p
         ids = [p.stem for p in files]
         per_image: dict[str, list[float]] = {m: [] for m in self.metrics}
         for p in tqdm(files, desc="evaluate", unit="img", disable=len(files) < 8):

@@ -59,6 +59,17 @@ def setup_numerics(argv: list[str]) -> bool:
                           _flag_value(argv, "--device"))
 
 
+def pin_numerics(argv: list[str]) -> int | None:
+    """``setup_numerics`` for a process's entry point: None when pinned (or off), else the exit
+    status 2 after printing the error (a bad ``numerics:`` value or params file)."""
+    try:
+        setup_numerics(argv)
+    except FRBenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return None
+
+
 DESCRIPTION = ("frbench: a reproducible benchmark of GAN-prior blind face restoration.\n"
                "Seeded degraded test sets, Panini-Net/GPEN/GFP-GAN/pSp on one StyleGAN2 prior,\n"
                "one evaluator under named protocols, a DVC pipeline with reports and MLflow.")
@@ -89,12 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     torchrun) numerics are pinned first; callers passing ``argv`` (tests) keep their process's."""
     from_cli = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
-    if from_cli:
-        try:
-            setup_numerics(argv)
-        except FRBenchError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+    if from_cli and (rc := pin_numerics(argv)) is not None:
+        return rc
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     top_help = not argv or argv[0] in ("-h", "--help")
     parser = argparse.ArgumentParser(prog="frbench", description=DESCRIPTION,

@@ -125,12 +125,9 @@ def eval_submission(params, key: str, restored_root="restored", results_root="re
 
 def main(argv=None) -> int:
     if argv is None:  # the DVC stage's process: pin CPU numerics before numpy/torch load
-        try:
-            from pipeline.cli import setup_numerics
-            setup_numerics(sys.argv[1:])
-        except FRBenchError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+        from pipeline.cli import pin_numerics
+        if (rc := pin_numerics(sys.argv[1:])) is not None:
+            return rc
     ap = argparse.ArgumentParser(prog="python -m pipeline.stage_eval",
                                  description=__doc__.split("\n")[0])
     ap.add_argument("what", choices=("plan", "method", "submission"))

@@ -55,12 +55,9 @@ def import_folder(src, out, size: int, n: int = 0, list_file=None, nonsquare: st
 
 def main(argv=None) -> int:
     if argv is None:  # the DVC stage's process: pin CPU numerics before numpy/cv2 load
-        try:
-            from pipeline.cli import setup_numerics
-            setup_numerics(sys.argv[1:])
-        except FRBenchError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+        from pipeline.cli import pin_numerics
+        if (rc := pin_numerics(sys.argv[1:])) is not None:
+            return rc
     ap = argparse.ArgumentParser(prog="python -m pipeline.stage_hq", description=__doc__.split("\n")[0])
     ap.add_argument("--split", choices=("train", "test"), required=True)
     ap.add_argument("--params", default="params.yaml")
