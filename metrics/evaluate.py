@@ -595,36 +595,51 @@ class Evaluator:
             if need_gt_inception:
                 fr, fg = self._pair_net("inception", self.inception, rf01, gf01, hashes, shape)
                 out["_gfeat"] = fg.float().cpu().numpy()
-            else:
-                fr = self.inception(rf01)
+            else:  # GT features from the disk cache
+                fr = self._run_net(self.inception, rf01)
             check_finite(fr, "Inception features")
             out["_rfeat"] = fr.float().cpu().numpy()
         return out
 
     def _pair_net(self, name, fn, r_in, g_in, hashes, shape, listy=False):
-        """Run ``fn`` once on the restored batch plus the GT images whose outputs are not in the
+        """Run ``fn`` on the restored batch, and on the GT images whose outputs are not in the
         in-memory cache (keys: net, GT file sha256, input shape) -> (restored_out, gt_out).
-        ``listy``: ``fn`` returns a list of tensors (LPIPS layers)."""
+        ``listy``: ``fn`` returns a list of tensors (LPIPS layers).
+
+        The two calls are separate on purpose: network outputs differ in the last bits with the
+        batch they are computed in, so a restored image batched with however many GT misses
+        there happen to be would score differently with a warm cache (in memory, or the disk
+        FID cache) than with a cold one, and with the order the cells ran in."""
         import torch
+
+        def run(x):
+            return self._run_net(fn, x)
 
         keys = [(name, h, shape) for h in hashes]
         items = [self._mem_get(k) for k in keys]
         miss = [i for i, it in enumerate(items) if it is None]
-        n = r_in.shape[0]
-        x = torch.cat([r_in, g_in[miss]]) if miss else r_in
+        r_out = run(r_in)
+        if miss:
+            out = run(g_in[miss])
+            part = (lambda a, b: [t[a:b] for t in out]) if listy else (lambda a, b: out[a:b])
+            for j, i in enumerate(miss):
+                it = part(j, j + 1)
+                nb = sum(t.numel() * t.element_size() for t in (it if listy else [it]))
+                if self._mem_fits(nb):  # a copy for the cache (a view would pin the batch)
+                    it = [t.clone() for t in it] if listy else it.clone()
+                    self._mem_put(keys[i], it, nb)
+                items[i] = it
+        g_out = [torch.cat(ts) for ts in zip(*items)] if listy else torch.cat(items)
+        return r_out, g_out
+
+    @staticmethod
+    def _run_net(fn, x):
+        """``fn(x)`` with image batches in channels-last layout (every network call of the
+        evaluator goes through here, so one image's output never depends on the call site)."""
+        import torch
         if x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        out = fn(x)
-        part = (lambda a, b: [t[a:b] for t in out]) if listy else (lambda a, b: out[a:b])
-        for j, i in enumerate(miss):
-            it = part(n + j, n + j + 1)
-            nb = sum(t.numel() * t.element_size() for t in (it if listy else [it]))
-            if self._mem_fits(nb):  # a copy for the cache (a view would pin the whole batch)
-                it = [t.clone() for t in it] if listy else it.clone()
-                self._mem_put(keys[i], it, nb)
-            items[i] = it
-        g_out = [torch.cat(ts) for ts in zip(*items)] if listy else torch.cat(items)
-        return part(0, n), g_out
+        return fn(x)
 
     # -- summary ---------------------------------------------------------------------------
     def _summary(self, ids, per_image, set_metrics, extra) -> dict:

@@ -94,6 +94,26 @@ def test_batch_split_invariance_determinism_and_gt_cache(ev, tmp_path):
     assert (tmp_path / "a" / "per_image.csv").read_text().splitlines()[1].startswith("00000,")
 
 
+def test_scores_do_not_depend_on_the_cache_state(tmp_path):
+    """Cold caches and warm ones (the disk FID cache, the in-memory GT outputs) give the same
+    bytes: a restored image is never batched with GT images, so its network outputs do not
+    depend on how many GT outputs happened to be cached (nor on which cell ran first)."""
+    res, gt = _make(tmp_path, n=6)
+    ev = Evaluator("builtin", ALL, weights=RAND, batch_size=3, cache_dir=tmp_path / "cache",
+                   bootstrap_samples=50)
+    a = ev.evaluate(res, gt, out=tmp_path / "a")      # disk miss, nothing in memory
+    assert ev.last_fid_cache == "miss"
+    b = ev.evaluate(res, gt, out=tmp_path / "b")      # disk hit, GT outputs in memory
+    assert ev.last_fid_cache == "hit"
+    ev.clear_memory()
+    c = ev.evaluate(res, gt, out=tmp_path / "c")      # disk hit, memory empty
+    want = (tmp_path / "a" / "per_image.csv").read_bytes()
+    for x in ("b", "c"):
+        assert (tmp_path / x / "per_image.csv").read_bytes() == want, x
+    assert b["set_metrics"] == a["set_metrics"] == c["set_metrics"]
+    assert a["set_metrics"]["fid"] > 0
+
+
 def test_weight_free_metrics_need_no_weights(tmp_path):
     res, gt = _make(tmp_path, n=2)
     s = evaluate_folders(res, gt, "builtin", ["psnr", "ssim", "psnr_y"], out=tmp_path / "o")

@@ -37,18 +37,19 @@ def _count_lpips_inputs(ev):
     return calls
 
 
-@pytest.mark.parametrize("cap_mb,second", [(1024.0, [3]), (0.0, [6])])
+@pytest.mark.parametrize("cap_mb,second", [(1024.0, [3]), (0.0, [3, 3])])
 def test_gt_network_outputs_are_kept_in_memory_up_to_the_cap(tmp_path, cap_mb, second):
     res, gt = _folders(tmp_path)
     ev = Evaluator("panini", ["lpips"], weights=RAND, batch_size=8, cache_dir=tmp_path / "c",
                    gt_memory_mb=cap_mb)
     calls = _count_lpips_inputs(ev)
     a = ev.evaluate(res, gt)
-    assert calls == [6]  # restored + GT in one pass
+    assert calls == [3, 3]  # the restored batch, then the GT images (never in one batch)
     del calls[:]
     b = ev.evaluate(res, gt)
     assert calls == second  # GT features from memory when they fit, recomputed when not
-    assert b["metrics"]["lpips"]["mean"] == pytest.approx(a["metrics"]["lpips"]["mean"], rel=1e-6)
+    # the restored side never shares a batch with GT images: a cache hit changes no bit
+    assert b["metrics"]["lpips"]["mean"] == a["metrics"]["lpips"]["mean"]
     assert (ev._gt_mem_bytes > 0) == (cap_mb > 0)
 
 
