@@ -7,16 +7,17 @@
     one test set, or to the matrices in params.yaml, reruns only the methods whose cells it
     touches
     (DVC cannot list a per-method set of folders in dvc.yaml; this file stands for them).
-``python -m pipeline.stage_eval method M [--metrics-root reports/cells]``
-    All the cells of method M (``PipelineConfig.sets_of``) in one process: the method is built
+``python -m pipeline.stage_eval method M [--metrics-root reports/cells] [--workers N]``
+    All the cells of method M (``PipelineConfig.sets_of``) in one stage: the method is built
     and its checkpoint loaded once, the evaluator's networks once, and each set is restored into
     ``restored/M/<set>`` and scored into ``results/M/<set>/{per_image.csv,summary.json}`` plus the
-    flat ``reports/cells/M/<set>.json`` (the stage's DVC metrics). Importing torch/lpips and
-    building the metric networks cost ~11 s per process, so this saves that for every cell after
-    a method's first. Each cell starts from the same state a process of its own would have (the
-    global RNG as after loading the checkpoint, an empty in-memory GT cache), so its files are
-    byte-identical to ``frbench cell`` run alone: network outputs differ in the last bits with
-    the batch they are computed in, and the cache changes the batches.
+    flat ``reports/cells/M/<set>.json`` (the stage's DVC metrics). The cells then run in worker
+    processes forked from this one (``--workers``, default one per cell and at most one per
+    core; 1 runs them here), each on its own core under the pinned numerics. Each cell starts
+    from the same state a process of its own would have (the global RNG as after loading the
+    checkpoint, an empty in-memory GT cache) and the evaluator never batches a restored image
+    with GT images, so the files are byte-identical to ``frbench cell`` run alone, whatever the
+    worker count or the order the cells finish in.
 ``python -m pipeline.stage_eval submission KEY``
     One external submission (``submissions.yaml``, ``frbench submit``): checks every file
     against its recorded sha256, copies the folder into ``restored/<name>/<set>`` and scores it
@@ -28,6 +29,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -66,36 +68,83 @@ def plan(params, out: str | Path = "data/plan") -> list[Path]:
     return written
 
 
-def eval_method(params, method_name: str, restored_root="restored", results_root="results",
-                metrics_root: str | Path | None = METRICS_ROOT, device=None) -> list[dict]:
-    """Restore and score every cell of ``method_name`` in this process; returns the summaries."""
+def default_workers(n_cells: int) -> int:
+    """Worker processes for ``eval@<m>``: one per cell, at most one per usable CPU core."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(n_cells, cores))
+
+
+# what a forked cell worker reads (set just before the pool forks; see eval_method)
+_FORKED: dict = {}
+
+
+def _eval_cell(s: str) -> dict:
+    """One cell from the state a process of its own would start it with (module docstring)."""
     import random
 
     import numpy as np
     import torch
 
-    from pipeline.cmd_cell import build_evaluator, flat_metrics, open_method, run_cell
+    from pipeline.cmd_cell import flat_metrics, run_cell
+
+    st = _FORKED
+    rng = st["rng_state"]
+    torch.set_rng_state(rng[0])
+    random.setstate(rng[1])
+    np.random.set_state(rng[2])
+    st["evaluator"].clear_memory()
+    summary = run_cell(st["method_name"], s, st["params"], st["restored_root"],
+                       st["results_root"], st["device"], method=st["method"],
+                       evaluator=st["evaluator"], metrics_root=st["metrics_root"])
+    vals = ", ".join(f"{k} {v:.4g}" for k, v in flat_metrics(summary).items())
+    log.info("%s/%s: %s", st["method_name"], s, vals)
+    return summary
+
+
+def eval_method(params, method_name: str, restored_root="restored", results_root="results",
+                metrics_root: str | Path | None = METRICS_ROOT, device=None,
+                workers: int | None = None) -> list[dict]:
+    """Restore and score every cell of ``method_name``; returns the summaries in set order.
+
+    The method and the evaluator are built once, then the cells run in this process
+    (``workers`` 1) or in ``workers`` processes forked from it (default: one per cell, at most
+    one per core). Every cell starts from the same state either way, and pinned numerics give
+    each process the same kernels and thread count, so the files are byte-identical whatever
+    ``workers`` is (tests/test_pipeline_dvc_outputs.py)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    from pipeline.cmd_cell import build_evaluator, open_method
 
     sets = params.pipeline.sets_of(method_name)
     if not sets:
         raise FRBenchError(f"params: pipeline: '{method_name}' is in no matrix (methods, "
                            "sr_methods, ablations): nothing to evaluate")
     method = open_method(method_name, params)
-    rng_state = (torch.get_rng_state(), random.getstate(), np.random.get_state())
-    evaluator = build_evaluator(params, device)
-    out = []
-    for s in sets:
-        # the state a process of its own would start this cell with (see the module docstring)
-        torch.set_rng_state(rng_state[0])
-        random.setstate(rng_state[1])
-        np.random.set_state(rng_state[2])
-        evaluator.clear_memory()
-        summary = run_cell(method_name, s, params, restored_root, results_root, device,
-                           method=method, evaluator=evaluator, metrics_root=metrics_root)
-        vals = ", ".join(f"{k} {v:.4g}" for k, v in flat_metrics(summary).items())
-        log.info("%s/%s: %s", method_name, s, vals)
-        out.append(summary)
-    return out
+    _FORKED.clear()
+    _FORKED.update(method_name=method_name, params=params, restored_root=restored_root,
+                   results_root=results_root, device=device, metrics_root=metrics_root,
+                   method=method,
+                   rng_state=(torch.get_rng_state(), random.getstate(), np.random.get_state()))
+    _FORKED["evaluator"] = build_evaluator(params, device)
+    workers = default_workers(len(sets)) if workers is None else max(1, min(workers, len(sets)))
+    on_gpu = str(device or params.device).startswith("cuda")
+    try:
+        if workers == 1 or on_gpu:  # CUDA cannot be used in a forked child
+            return [_eval_cell(s) for s in sets]
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        log.info("%s: %d cells in %d worker processes", method_name, len(sets), workers)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as ex:
+            return list(ex.map(_eval_cell, sets))
+    finally:
+        _FORKED.clear()
 
 
 def eval_submission(params, key: str, restored_root="restored", results_root="results",
@@ -138,6 +187,9 @@ def main(argv=None) -> int:
     ap.add_argument("--results-root", default="results")
     ap.add_argument("--metrics-root", default=METRICS_ROOT)
     ap.add_argument("--device", default=None)
+    ap.add_argument("--workers", type=int, default=None,
+                    help="method: cell processes (default one per cell, at most one per core; "
+                         "the files do not depend on it)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
@@ -154,7 +206,7 @@ def main(argv=None) -> int:
                                f"{'method' if args.what == 'method' else '<name>-<set>'}")
         if args.what == "method":
             eval_method(params, args.name, args.restored_root, args.results_root,
-                        args.metrics_root, args.device)
+                        args.metrics_root, args.device, args.workers)
         else:
             eval_submission(params, args.name, args.restored_root, args.results_root,
                             args.metrics_root, args.device, args.params)

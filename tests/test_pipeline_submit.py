@@ -96,6 +96,33 @@ def test_eval_method_scores_every_cell_and_writes_flat_metrics(base_tree, tmp_pa
     assert json.loads((tmp_path / "data/plan/bicubic.json").read_text()) != doc
 
 
+def test_eval_method_bytes_do_not_depend_on_workers_or_cache(base_tree, tmp_path, monkeypatch):
+    """``eval@<m>`` in one process, in forked worker processes (cold disk FID cache: mfr and sr
+    share their GT, so which cell fills the cache depends on the scheduling) and one process per
+    cell (``frbench cell``) write the same bytes, with network metrics (random-init LPIPS,
+    Inception) in the evaluation."""
+    from pipeline.cmd_cell import run_cell
+    from pipeline.stage_eval import eval_method
+    params = _tree(base_tree, tmp_path, monkeypatch)
+    params.evaluate.metrics = ["psnr", "lpips", "fid", "kid"]
+
+    def files(tag):
+        return {f"{d}/{s}": _digest(tmp_path / tag / d / "bicubic" / s)
+                for d in ("results", "restored") for s in ("mfr", "sr")}
+
+    for tag, workers in (("one", 1), ("forked", 2)):
+        params.evaluate.cache_dir = str(tmp_path / tag / "cache")
+        sums = eval_method(params, "bicubic", tmp_path / tag / "restored",
+                           tmp_path / tag / "results", None, workers=workers)
+        assert [s["set"] for s in sums] == ["mfr", "sr"]
+        assert sums[0]["set_metrics"]["fid"] > 0
+    params.evaluate.cache_dir = str(tmp_path / "alone" / "cache")
+    for s in ("sr", "mfr"):       # the other order: sr fills the FID cache here
+        run_cell("bicubic", s, params, tmp_path / "alone" / "restored",
+                 tmp_path / "alone" / "results")
+    assert files("forked") == files("one") == files("alone")
+
+
 def test_submit_scores_like_bicubic_and_remove_undoes(base_tree, tmp_path, monkeypatch, capsys):
     from pipeline.cli import main
     from pipeline.config import load_params
