@@ -60,7 +60,7 @@ def check_report_out(params, args) -> None:
     out = Path(args.out or (rc.out_dir if rc else "reports"))
     inputs = [args.results, args.restored, rc.published_dir if rc else None,
               params.testsets.out_dir if params.testsets is not None else None]
-    own = ["leaderboard.md", "metrics.json", "index.html"]
+    own = ["leaderboard.md", "metrics.json", "index.html", "drilldown.html"]
     # `dvc repro` deletes the report's outputs before rerunning it, leaving reports/ with the
     # published numbers (an input kept inside it): that folder is the report's, not foreign
     pub = Path(rc.published_dir) if rc else None

@@ -253,13 +253,12 @@ def _theta(theta) -> str:
 
 def render_html(params, df, metrics, rows, tables, figs, theta, builtin, hib,
                 restored_root="restored", results_root="results") -> str:
-    from pipeline import drilldown
     from pipeline.report import RANK_RULE, ranking_note
     facts = "".join(f"<dt>{H.escape(k)}</dt><dd>{H.escape(v)}</dd>"
                     for k, v in header_facts(params, rows))
     o = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
          "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-         "<title>frbench report</title><style>", CSS, drilldown.CSS, "</style></head><body><main>",
+         "<title>frbench report</title><style>", CSS, "</style></head><body><main>",
          "<h1>frbench report</h1>", f"<dl class='facts'>{facts}</dl>",
          f"<p class='note'>Methods {H.escape(', '.join(params.pipeline.methods))}; SR methods "
          f"{H.escape(', '.join(params.pipeline.sr_methods))}; ablations "
@@ -290,17 +289,45 @@ def render_html(params, df, metrics, rows, tables, figs, theta, builtin, hib,
              "degradation level), columns LQ input, each method, GT; 256-colour thumbnails shown "
              "1.5x (nearest neighbour).</p>")
     o.append(_grids(params, rows, restored_root))
-    o.append("<h2 id='drilldown'>Per-image drill-down</h2><p class='note'>For each method and "
-             "test set, the best and the worst 3 images by the deciding metric (the first "
-             "per-image metric that ranks the group). Tiles: LQ input, restored, GT and "
-             f"|restored − GT| (mean over RGB, ×{drilldown.DIFF_GAIN}: black 0, yellow ≥ "
-             f"{255 // drilldown.DIFF_GAIN}/255); 256-colour PNGs. Values of every metric under "
-             "each strip († random-init). Click a strip to zoom, with a before/after slider.</p>")
-    o.append(drilldown.render(params, rows, results_root, restored_root, hib))
+    o.append("<h2 id='drilldown'>Per-image drill-down</h2><p class='note'>"
+             f"<a href='{DRILLDOWN_PAGE}'>{DRILLDOWN_PAGE}</a> (a page of its own beside this "
+             f"one, self-contained too): {H.escape(_drilldown_about())}</p>")
     o.append("<h2 id='provenance'>Provenance</h2>")
     o.append(_provenance(rows))
     if theta:
         o.append(_theta(theta))
-    o.append(drilldown.MODAL)
-    o.append(f"</main><script>{JS}{drilldown.JS}</script></body></html>\n")
+    o.append(f"</main><script>{JS}</script></body></html>\n")
     return "".join(o)
+
+
+DRILLDOWN_PAGE = "drilldown.html"
+
+
+def _drilldown_about() -> str:
+    from pipeline import drilldown
+    return ("for each method and test set, the best and the worst 3 images by the deciding "
+            "metric (the first per-image metric that ranks the group). Tiles: LQ input, "
+            f"restored, GT and |restored − GT| (mean over RGB, ×{drilldown.DIFF_GAIN}: black 0, "
+            f"yellow ≥ {255 // drilldown.DIFF_GAIN}/255); 256-colour PNGs. Values of every metric "
+            "under each strip († random-init). Click a strip to zoom, with a before/after slider.")
+
+
+def render_drilldown_html(params, rows, hib, restored_root="restored",
+                          results_root="results") -> str:
+    """``reports/drilldown.html``: the per-image drill-down as its own self-contained page (its
+    hundreds of inline tiles would otherwise make up most of index.html)."""
+    from pipeline import drilldown
+    facts = "".join(f"<dt>{H.escape(k)}</dt><dd>{H.escape(v)}</dd>"
+                    for k, v in header_facts(params, rows))
+    return "".join([
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        "<title>frbench report: per-image drill-down</title><style>", CSS, drilldown.CSS,
+        "</style></head><body><main>",
+        "<h1>frbench report: per-image drill-down</h1>", f"<dl class='facts'>{facts}</dl>",
+        "<nav><a href='index.html'>Back to the report (index.html)</a></nav>",
+        f"<h2 id='drilldown'>Per-image drill-down</h2><p class='note'>"
+        f"{H.escape(_drilldown_about()[0].upper() + _drilldown_about()[1:])}</p>",
+        drilldown.render(params, rows, results_root, restored_root, hib),
+        drilldown.MODAL,
+        f"</main><script>{drilldown.JS}</script></body></html>\n"])

@@ -486,7 +486,7 @@ def write_report(params, results_root="results", out_dir=None, restored_root="re
     """Write every report file; returns {'files': [...], 'metrics': metrics.json dict}."""
     from core.manifest import dumps_json
     from pipeline import landmark_figure, plots
-    from pipeline.html import render_html
+    from pipeline.html import DRILLDOWN_PAGE, render_drilldown_html, render_html
 
     rc = params.report
     out = Path(out_dir or (rc.out_dir if rc else "reports"))
@@ -523,5 +523,7 @@ def write_report(params, results_root="results", out_dir=None, restored_root="re
     html = render_html(params, df, metrics, rows, tables, figs, theta, builtin, hib,
                        restored_root=restored_root, results_root=results_root)
     w("index.html", html)
+    w(DRILLDOWN_PAGE, render_drilldown_html(params, rows, hib, restored_root=restored_root,
+                                            results_root=results_root))
     files += __import__("pipeline.records", fromlist=["x"]).write_records(params, out, results_root)
     return {"files": files, "metrics": mj}

@@ -1,4 +1,4 @@
-"""Screenshots of reports/index.html with headless Chromium (``reports/screenshots/*.png``).
+"""Screenshots of reports/index.html (and drilldown.html) with headless Chromium (``reports/screenshots/*.png``).
 
 The report stage calls ``take`` after writing index.html. Chromium is optional: Debian's
 ``chromium`` package (``/usr/bin/chromium``) or any ``chromium``/``chromium-browser``/
@@ -19,15 +19,15 @@ from typing import Optional
 
 log = logging.getLogger(__name__)
 
-# (file name, section id, window height), 1280 px wide: ``index.html#only-<id>`` shows the page
-# from that section on (inline JS hides what comes before; headless Chromium's screenshot does
-# not follow a plain #fragment scroll)
+# (file name, section id or page, window height), 1280 px wide: ``index.html#only-<id>`` shows
+# the page from that section on (inline JS hides what comes before; headless Chromium's
+# screenshot does not follow a plain #fragment scroll); ``drilldown.html`` is its own page
 SHOTS = (("report_top.png", "", 1400),
          ("report_leaderboard.png", "leaderboard", 1400),
          ("report_plots.png", "plots", 1600),
          ("report_samples.png", "samples", 1400),
-         ("report_drilldown.png", "drilldown", 1400),
-         ("report_zoom.png", "=zoom-first", 1000))   # the drill-down's zoom + slider view
+         ("report_drilldown.png", "drilldown.html", 1400),          # the drill-down page
+         ("report_zoom.png", "drilldown.html#zoom-first", 1000))    # its zoom + slider view
 
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -43,6 +43,15 @@ def find_chromium() -> Optional[str]:
         if p:
             return p
     return None
+
+
+def _url(html: Path, frag: str) -> str:
+    """The page of a ``SHOTS`` entry: ``index.html`` from a section on (``#only-<id>``), or
+    another page of the report beside it (``<page>.html[#fragment]``)."""
+    if ".html" in frag:
+        page, _, h = frag.partition("#")
+        return (html.parent / page).as_uri() + (f"#{h}" if h else "")
+    return html.as_uri() + (f"#only-{frag}" if frag else "")
 
 
 def _shot(chromium: str, url: str, out: Path, height: int, timeout: float) -> None:
@@ -99,8 +108,7 @@ def take(html: Path, out_dir: Path, timeout: float = 90.0) -> list[Path]:
         else:
             try:
                 for name, frag, height in SHOTS:
-                    url = html.as_uri() + ("" if not frag else f"#{frag[1:]}"
-                                           if frag.startswith("=") else f"#only-{frag}")
+                    url = _url(html, frag)
                     _shot(chromium, url, tmp / name, height, timeout)
                     written.append(Path(out_dir) / name)
             except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
@@ -113,7 +121,8 @@ def take(html: Path, out_dir: Path, timeout: float = 90.0) -> list[Path]:
             (tmp / "README.md").write_text(note + "\n", encoding="utf-8")
         else:
             (tmp / "README.md").write_text(
-                "Screenshots of `../index.html`, taken by the report stage with headless "
+                "Screenshots of `../index.html` and `../drilldown.html`, taken by the report "
+                "stage with headless "
                 f"Chromium at 1280 px width: {', '.join(n for n, _, _ in SHOTS)}.\n",
                 encoding="utf-8")
     if Path(out_dir).is_dir():

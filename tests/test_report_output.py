@@ -259,15 +259,20 @@ def test_html_header_drilldown_and_text_fixes(written):
         assert k in html, k
     assert "Ranked on: <b>psnr</b>" in html and "class=\"ri\"" in html  # greyed lpips/fid
     assert "tied: near" in html and "25.00 ± 0.10" in html
-    # drill-down: best 3 = highest PSNR (ids 005, 004, 003), worst 3 = lowest (000, 001, 002)
-    dd = html[html.index("id='drilldown'"):html.index("id='provenance'")]
+    # drill-down: a page of its own, linked from index.html (which holds no tile of it)
+    assert "href='drilldown.html'" in html and "figure class='dd'" not in html
+    page = (out / "drilldown.html").read_text()
+    assert "href='index.html'" in page and "<dt>commit</dt>" in page
+    assert not re.search(r"(src|href)=['\"]?(https?:)?//", page)   # offline too
+    # best 3 = highest PSNR (ids 005, 004, 003), worst 3 = lowest (000, 001, 002)
+    dd = page[page.index("id='drilldown'"):]
     cell = dd[dd.index("<h4>good"):dd.index("<h4>bad")]
     best = cell[cell.index(">best 3<"):cell.index(">worst 3<")]
     worst = cell[cell.index(">worst 3<"):]
     assert re.findall(r"<figcaption>(\d+) ", best) == ["005", "004", "003"]
     assert re.findall(r"<figcaption>(\d+) ", worst) == ["000", "001", "002"]
     assert "psnr 28.00" in best and best.count("data:image/png;base64,") == 12  # 4 tiles x 3
-    assert "id='zoom'" in html and "type='range'" in html
+    assert "id='zoom'" in page and "type='range'" in page
     assert not re.search(r"(src|href)=['\"]?(https?:)?//", html)   # offline: nothing external
     prov = html[html.index("id='provenance'"):]
     assert "`" not in prov and "<code>" in prov
