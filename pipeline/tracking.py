@@ -205,14 +205,7 @@ def _open_pending(cfg) -> Optional[str]:
         mlflow = _import_mlflow()
         if mlflow is None:
             return None
-        spec = json.loads(text)
-        _use_experiment(mlflow, cfg)
-        with mlflow.start_run(run_name=spec["run_name"], tags=spec["tags"]) as r:
-            _MlflowRun(mlflow, r).log_params(spec["params"])
-            rid = r.info.run_id
-        _write_parent_file(rid)
-        log.info("mlflow parent run %s", rid)
-        return rid
+        return _open_parent(mlflow, cfg, json.loads(text))
 
 
 @contextlib.contextmanager
@@ -292,8 +285,13 @@ def start_parent(params) -> Optional[str]:
     mlflow = _import_mlflow()
     if mlflow is None:
         return None
+    return _open_parent(mlflow, cfg, _parent_spec(params))
+
+
+def _open_parent(mlflow, cfg, spec: dict) -> str:
+    """Open and close the parent run described by ``spec`` (run_name, tags, params); its id
+    goes to the parent file. Returns the id."""
     _use_experiment(mlflow, cfg)
-    spec = _parent_spec(params)
     with mlflow.start_run(run_name=spec["run_name"], tags=spec["tags"]) as r:
         _MlflowRun(mlflow, r).log_params(spec["params"])
         rid = r.info.run_id
