@@ -12,14 +12,7 @@ RAND = WeightsConfig(allow_random_init=True, allow_download=False, random_init_s
 NONE = WeightsConfig(allow_random_init=False, allow_download=False, random_init_seed=0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """The CI box has 2 cores shared with other jobs: 2 torch threads oversubscribe it badly."""
-    import torch
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)

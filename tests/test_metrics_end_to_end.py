@@ -26,12 +26,7 @@ COLUMNS = ["psnr", "ssim", "ms_ssim", "psnr_y", "ssim_y", "lpips", "deg_facenet"
 BOOT = 400
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _gt(i):

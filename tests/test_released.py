@@ -25,13 +25,7 @@ def _params(names):
     return [pytest.param(n, marks=() if n in FAST else pytest.mark.slow) for n in names]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One thread: on shared cores OpenMP spin-waiting makes 2 threads several times slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _apply_ema(imp):

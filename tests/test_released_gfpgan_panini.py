@@ -31,12 +31,7 @@ GFPGAN_G = [n for n in GFPGAN if n != "gfpgan_v1_discriminators"]
 PANINI = of.fixtures_for("panini_mfr") + of.fixtures_for("panini_sr")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _rgb_names(name):
